@@ -1,0 +1,70 @@
+"""The ``darkyolo`` command: thin subcommands, each in ``darkyolo.commands.<name>``.
+
+Each command module exposes ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``.
+A :class:`~darkyolo.errors.DarkyoloError` prints as one line on stderr with exit status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from darkyolo.errors import DarkyoloError
+
+#: subcommand name -> module under darkyolo.commands
+COMMANDS: dict[str, str] = {
+    "detect": "detect",
+    "train": "train",
+    "val": "val",
+    "anchors": "anchors",
+    "convert": "convert",
+    "check": "check",
+    "export": "export",
+    "info": "info",
+}
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for name, module in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(f"darkyolo.commands.{module}")
+        except ModuleNotFoundError as error:
+            if error.name != f"darkyolo.commands.{module}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="darkyolo", description="YOLOv2/YOLOv3 with Darknet-exact .cfg and .weights"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in _available_commands().items():
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        command.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except DarkyoloError as error:
+        if args.debug:
+            raise
+        print(f"darkyolo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"darkyolo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

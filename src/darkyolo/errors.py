@@ -1,0 +1,37 @@
+"""The project's error types: every bad input ends in one of these, with a message a user can act on."""
+
+from __future__ import annotations
+
+
+class DarkyoloError(Exception):
+    """Base class: a user-facing error. The CLI prints its message on one line, no traceback."""
+
+
+class ConfigError(DarkyoloError):
+    """A Darknet ``.cfg`` problem, located by file, line and key where known."""
+
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, key: str | None = None
+    ) -> None:
+        self.file, self.line, self.key, self.reason = file, line, key, message
+        where = file or "<cfg>"
+        if line is not None:
+            where += f":{line}"
+        if key:
+            where += f": key '{key}'"
+        super().__init__(f"{where}: {message}")
+
+
+class WeightsError(DarkyoloError):
+    """A ``.weights`` or checkpoint file that does not fit its model or is damaged."""
+
+
+class DataError(DarkyoloError):
+    """A dataset, label or image problem, located by file (and line) where known."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        self.file, self.line, self.reason = file, line, message
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        super().__init__(f"{where}{message}")
