@@ -1,0 +1,242 @@
+"""Build a PyTorch network from a parsed Darknet cfg.
+
+The network is built once from the typed sections: each layer is a module that knows its
+``sources`` (the earlier layers it reads), so ``forward`` is one loop with no string dispatch.
+
+* ``model.forward_raw(x)`` -> list of raw head maps ``[B, A*(5+C), H, W]`` (what the losses use).
+* ``model.decode(raw_maps, input_hw)`` -> ``[B, N, 5+C]`` decoded rows (see ``models.heads``).
+* ``model(x)``: raw maps in training mode, decoded rows in eval mode.
+
+``x`` is ``float[B, 3, H, W]``, RGB in 0..1, H and W multiples of the network stride (32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from darkyolo.darknet.cfg import (
+    ConvSpec,
+    MaxPoolSpec,
+    NetworkConfig,
+    RegionSpec,
+    ReorgSpec,
+    RouteSpec,
+    ShortcutSpec,
+    UpsampleSpec,
+    YoloSpec,
+    load_cfg,
+)
+from darkyolo.errors import ConfigError
+from darkyolo.models.heads import DetectionHead, RegionHead, YoloHead
+from darkyolo.models.layers import ConvBNAct, MaxPool, Reorg, Route, Shortcut, Upsample
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One layer's input and output ``(C, H, W)`` at a given input size, and its cost."""
+
+    index: int
+    kind: str
+    inputs: tuple[tuple[int, int, int], ...]
+    output: tuple[int, int, int]
+    flops: int  # 2 per multiply-add, convolutions only (Darknet's BFLOPs convention)
+    description: str
+
+
+def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerShape]:
+    """Walk the cfg and compute every layer's output shape for a ``height x width`` input.
+
+    Raises :class:`ConfigError` (with the layer's cfg line) when shapes do not fit together.
+    """
+    shapes: list[tuple[int, int, int]] = []
+    result: list[LayerShape] = []
+    current = (config.net.channels, height, width)
+
+    def fail(spec: object, message: str) -> ConfigError:
+        return ConfigError(message, config.source, getattr(spec, "line", None))
+
+    for index, spec in enumerate(config.layers):
+        inputs = (current,)
+        flops = 0
+        c, h, w = current
+        if isinstance(spec, ConvSpec):
+            if c % spec.groups or spec.filters % spec.groups:
+                raise fail(
+                    spec,
+                    f"layer {index}: groups={spec.groups} does not divide {c} -> {spec.filters}",
+                )
+            oh = (h + 2 * spec.padding - spec.size) // spec.stride + 1
+            ow = (w + 2 * spec.padding - spec.size) // spec.stride + 1
+            out = (spec.filters, oh, ow)
+            flops = 2 * spec.filters * (c // spec.groups) * spec.size * spec.size * oh * ow
+            kind = "conv"
+            text = f"{spec.filters:5d} {spec.size}x{spec.size}/{spec.stride} {spec.activation}"
+            text += " bn" if spec.batch_normalize else ""
+        elif isinstance(spec, MaxPoolSpec):
+            out = (
+                c,
+                (h + spec.padding - spec.size) // spec.stride + 1,
+                (w + spec.padding - spec.size) // spec.stride + 1,
+            )
+            kind, text = "maxpool", f"      {spec.size}x{spec.size}/{spec.stride}"
+        elif isinstance(spec, RouteSpec):
+            inputs = tuple(shapes[i] for i in spec.layers)
+            if len({s[1:] for s in inputs}) != 1:
+                sizes = ", ".join(f"layer {i}: {s[1]}x{s[2]}" for i, s in zip(spec.layers, inputs))
+                raise fail(spec, f"layer {index}: [route] inputs differ in size ({sizes})")
+            out = (sum(s[0] for s in inputs), inputs[0][1], inputs[0][2])
+            kind, text = "route", " ".join(str(i) for i in spec.layers)
+        elif isinstance(spec, ShortcutSpec):
+            inputs = (current, shapes[spec.source])
+            if shapes[spec.source] != current:
+                raise fail(
+                    spec,
+                    f"layer {index}: [shortcut] from layer {spec.source} has shape "
+                    f"{shapes[spec.source]}, the previous layer {current}",
+                )
+            out = current
+            kind, text = "shortcut", f"from {spec.source}"
+        elif isinstance(spec, UpsampleSpec):
+            out = (c, h * spec.stride, w * spec.stride)
+            kind, text = "upsample", f"      x{spec.stride}"
+        elif isinstance(spec, ReorgSpec):
+            s = spec.stride
+            if c % (s * s) or h % s or w % s:
+                raise fail(spec, f"layer {index}: [reorg] stride {s} does not divide {c}x{h}x{w}")
+            out = (c * s * s, h // s, w // s)
+            kind, text = "reorg", f"      /{s}"
+        elif isinstance(spec, (RegionSpec, YoloSpec)):
+            expected = len(spec.mask) * (5 + spec.classes)
+            if c != expected:
+                raise fail(spec, f"layer {index}: head expects {expected} input channels, gets {c}")
+            out = current
+            kind = "region" if isinstance(spec, RegionSpec) else "yolo"
+            text = f"{len(spec.mask)} anchors, {spec.classes} classes"
+        else:  # pragma: no cover - the parser produces only the kinds above
+            raise TypeError(spec)
+        if min(out[1:]) < 1:
+            raise fail(spec, f"layer {index}: input {height}x{width} is too small (output {out})")
+        shapes.append(out)
+        result.append(LayerShape(index, kind, inputs, out, flops, text))
+        current = out
+    return result
+
+
+class Darknet(nn.Module):
+    """A network built from a :class:`NetworkConfig`.
+
+    Attributes: ``config``; ``layers`` (``nn.ModuleList`` in cfg order); ``heads`` (the detection
+    heads in cfg order); ``input_size`` ``(height, width)``, the default size for pre-processing,
+    changed with :meth:`set_input_size` (no rebuild: the network is fully convolutional).
+    """
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        shapes = infer_shapes(config, config.net.height, config.net.width)
+        self.input_size = (config.net.height, config.net.width)
+        layers: list[nn.Module] = []
+        for index, (spec, shape) in enumerate(zip(config.layers, shapes)):
+            previous = (index - 1,) if index else ()
+            in_channels = shape.inputs[0][0]
+            if isinstance(spec, ConvSpec):
+                layers.append(ConvBNAct(in_channels, spec, previous))
+            elif isinstance(spec, MaxPoolSpec):
+                layers.append(MaxPool(spec, previous))
+            elif isinstance(spec, RouteSpec):
+                layers.append(Route(spec.layers))
+            elif isinstance(spec, ShortcutSpec):
+                layers.append(Shortcut((index - 1, spec.source), spec.activation))
+            elif isinstance(spec, UpsampleSpec):
+                layers.append(Upsample(spec.stride, previous))
+            elif isinstance(spec, ReorgSpec):
+                layers.append(Reorg(spec.stride, previous))
+            elif isinstance(spec, RegionSpec):
+                layers.append(RegionHead(spec, previous))
+            elif isinstance(spec, YoloSpec):
+                layers.append(YoloHead(spec, previous))
+        self.layers = nn.ModuleList(layers)
+        self.head_indices = tuple(config.head_indices)
+        if not self.head_indices:
+            raise ConfigError("the cfg has no [region] or [yolo] layer", config.source)
+        # Free each output right after the last layer that reads it (heads' maps are returned).
+        last_use = {i: i + 1 for i in range(len(layers))}
+        for index, layer in enumerate(layers):
+            for source in layer.sources:
+                last_use[source] = max(last_use[source], index)
+        self._free_after: tuple[tuple[int, ...], ...] = tuple(
+            tuple(i for i, last in last_use.items() if last == index)
+            for index in range(len(layers))
+        )
+
+    @property
+    def heads(self) -> list[DetectionHead]:
+        return [self.layers[i] for i in self.head_indices]  # type: ignore[misc]
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads[0].num_classes
+
+    @property
+    def stride(self) -> int:
+        """The largest downsampling factor (input sides must be multiples of it)."""
+        shapes = infer_shapes(self.config, *self.input_size)
+        return max(self.input_size[0] // shapes[i].output[1] for i in self.head_indices)
+
+    def set_input_size(self, height: int, width: int | None = None) -> None:
+        """Change the default input size (checked against the layers; nothing is rebuilt)."""
+        width = height if width is None else width
+        infer_shapes(self.config, height, width)
+        self.input_size = (height, width)
+
+    def forward_raw(self, x: Tensor) -> list[Tensor]:
+        """``x: [B, 3, H, W]`` -> one raw map ``[B, A*(5+C), h, w]`` per head, in cfg order."""
+        outputs: list[Tensor | None] = [None] * len(self.layers)
+        raw: list[Tensor] = []
+        for index, layer in enumerate(self.layers):
+            inputs = [outputs[s] for s in layer.sources] if layer.sources else [x]
+            outputs[index] = layer(*inputs)
+            if index in self.head_indices:
+                raw.append(outputs[index])
+            for done in self._free_after[index]:
+                outputs[done] = None
+        return raw
+
+    def decode(self, raw_maps: list[Tensor], input_hw: tuple[int, int]) -> Tensor:
+        """Raw maps -> ``[B, N, 5+C]`` rows (cx, cy, w, h normalised, objectness, class probs)."""
+        return torch.cat([head.decode(r, input_hw) for head, r in zip(self.heads, raw_maps)], dim=1)
+
+    def forward(self, x: Tensor) -> list[Tensor] | Tensor:
+        raw = self.forward_raw(x)
+        if self.training:
+            return raw
+        return self.decode(raw, (x.shape[-2], x.shape[-1]))
+
+    def conv_layers(self) -> list[ConvBNAct]:
+        """Convolutional layers in cfg order (the order of ``.weights`` files)."""
+        return [layer for layer in self.layers if isinstance(layer, ConvBNAct)]
+
+    def fuse(self) -> Darknet:
+        """Fold batch norm into convolutions for inference; returns ``self``."""
+        for layer in self.conv_layers():
+            layer.fuse()
+        return self
+
+
+def load_model(cfg: str | Path | NetworkConfig, weights: str | Path | None = None) -> Darknet:
+    """Build the network for ``cfg`` (bundled name, path or parsed config), load ``weights``.
+
+    ``weights`` may be a Darknet ``.weights`` file (full, or a ``.conv.N`` prefix) or a darkyolo
+    checkpoint. The model is returned in eval mode.
+    """
+    from darkyolo.darknet.weights import load_weights
+
+    config = cfg if isinstance(cfg, NetworkConfig) else load_cfg(cfg)
+    model = Darknet(config)
+    if weights is not None:
+        load_weights(model, weights)
+    return model.eval()

@@ -1,0 +1,163 @@
+"""The building blocks of a Darknet network, each exactly as Darknet computes it.
+
+Every layer declares ``sources``: the absolute indices of the earlier layers whose outputs it takes,
+in order. The network's forward pass feeds them in; no layer looks anything up by name.
+Tensors are ``[B, C, H, W]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from darkyolo.darknet.cfg import ConvSpec, MaxPoolSpec
+
+#: Darknet's batch-norm epsilon (AlexeyAB; pjreddie's CPU path differs, see design notes fact 2).
+BN_EPS = 1e-5
+#: Darknet keeps running statistics as ``0.99 * old + 0.01 * new``.
+BN_MOMENTUM = 0.01
+
+
+def activation(name: str) -> nn.Module:
+    """The Darknet activation ``name`` as a module (``leaky`` has slope 0.1)."""
+    modules: dict[str, nn.Module] = {
+        "leaky": nn.LeakyReLU(0.1),
+        "linear": nn.Identity(),
+        "relu": nn.ReLU(),
+        "logistic": nn.Sigmoid(),
+        "mish": nn.Mish(),
+        "swish": nn.SiLU(),
+    }
+    return modules[name]
+
+
+class Layer(nn.Module):
+    """Base: ``sources`` are the absolute indices of the layers this one reads."""
+
+    sources: tuple[int, ...]
+
+
+class ConvBNAct(Layer):
+    """``[convolutional]``: conv (bias only without batch norm) -> batch norm -> activation."""
+
+    def __init__(self, in_channels: int, spec: ConvSpec, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.conv = nn.Conv2d(
+            in_channels,
+            spec.filters,
+            spec.size,
+            spec.stride,
+            spec.padding,
+            groups=spec.groups,
+            bias=not spec.batch_normalize,
+        )
+        self.bn: nn.BatchNorm2d | None = (
+            nn.BatchNorm2d(spec.filters, eps=BN_EPS, momentum=BN_MOMENTUM)
+            if spec.batch_normalize
+            else None
+        )
+        self.act = activation(spec.activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold batch norm into the convolution (inference only; the ``.weights`` view is lost)."""
+        if self.bn is None:
+            return
+        bn, conv = self.bn, self.conv
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        fused = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            groups=conv.groups,
+            bias=True,
+        ).to(conv.weight.device, conv.weight.dtype)
+        fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+        fused.bias.copy_(bn.bias - bn.running_mean * scale)
+        self.conv, self.bn = fused, None
+
+
+class MaxPool(Layer):
+    """``[maxpool]`` with Darknet's padding: ``padding//2`` before, the rest after.
+
+    Darknet pads with -inf; replicating the edge gives the same maxima and exports cleanly.
+    Output side: ``(side + padding - size) // stride + 1``.
+    """
+
+    def __init__(self, spec: MaxPoolSpec, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.size, self.stride = spec.size, spec.stride
+        before = spec.padding // 2
+        after = spec.padding - before
+        self.pad = (before, after, before, after)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if any(self.pad):
+            x = F.pad(x, self.pad, mode="replicate")
+        return F.max_pool2d(x, self.size, self.stride)
+
+
+class Route(Layer):
+    """``[route]``: concatenate the source outputs along channels, in cfg order."""
+
+    def __init__(self, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
+
+
+class Shortcut(Layer):
+    """``[shortcut]``: ``act(previous + source)`` (the residual connection of Darknet-53)."""
+
+    def __init__(self, sources: tuple[int, ...], activation_name: str) -> None:
+        super().__init__()
+        self.sources = sources
+        self.act = activation(activation_name)
+
+    def forward(self, x: Tensor, residual: Tensor) -> Tensor:
+        return self.act(x + residual)
+
+
+class Upsample(Layer):
+    """``[upsample]``: nearest-neighbour by an integer ``stride``."""
+
+    def __init__(self, stride: int, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, scale_factor=float(self.stride), mode="nearest")
+
+
+class Reorg(Layer):
+    """``[reorg]``: Darknet's passthrough, which is *not* a plain space-to-depth.
+
+    Darknet reads the ``[B, C, H, W]`` buffer as ``[B, C/s², H*s, W*s]`` and writes the
+    space-to-depth of that: output ``[B, C*s², H/s, W/s]`` with channel order (row offset,
+    column offset, channel). Pretrained YOLOv2 weights expect exactly this order.
+    """
+
+    def __init__(self, stride: int, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        s = self.stride
+        x = x.reshape(b, c // (s * s), h, s, w, s)
+        return x.permute(0, 3, 5, 1, 2, 4).reshape(b, c * s * s, h // s, w // s)
