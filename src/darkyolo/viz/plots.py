@@ -203,6 +203,8 @@ def plot_training_curves(csv_path: str | Path, path: str | Path) -> Path:
         ys = np.asarray(values, dtype=float)
         ok = np.isfinite(ys) & np.isfinite(xs)
         ax.plot(xs[ok], ys[ok], marker="." if ok.sum() < 50 else None, linewidth=1.2)
+        if name.lower().startswith("lr") and ok.any() and (ys[ok] > 0).all():
+            ax.set_yscale("log")  # learning rates span decades
         ax.set_title(name)
         ax.set_xlabel(xname)
         ax.grid(True, alpha=0.3)
