@@ -301,3 +301,12 @@ def test_summary_captured_not_printed(capsys: pytest.CaptureFixture[str]) -> Non
     ev.verbose = True
     ev.compute()
     assert "Average Recall" in capsys.readouterr().out
+
+
+def test_gt_area_decides_the_size_range() -> None:
+    ev = _ev()
+    big = [0.0, 0.0, 100.0, 100.0]  # box area 10000: large
+    ev.process(1, [big], [0], [big], [0.9], [0], 200, 200, gt_area=[500.0])  # mask area: small
+    r = ev.compute()
+    assert r.stats["APs"] == pytest.approx(1.0)
+    assert r.stats["APl"] == -1.0

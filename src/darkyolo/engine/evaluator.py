@@ -6,7 +6,8 @@ numbers equal to what pycocotools gives on a COCO-format file (see docs/evaluati
 
 - category ids are ``class index + 1`` inside (class 0 is never dropped), mapped back on output;
 - image ids are ``1..N`` in processing order inside, the caller's ids on output;
-- GT ``area`` is the box area ``w * h`` (so small/medium/large use box areas), ``iscrowd`` as given;
+- GT ``area`` is the box area ``w * h`` unless given (COCO's own is the mask area), ``iscrowd``
+  as given;
 - ``params.imgIds`` is the processed images, so unseen images' GT never count as misses;
 - COCOeval's own parameters stay at their defaults (maxDets 1/10/100 per image *per category*);
   ``max_dets`` caps each image's detections before scoring (300, as ultralytics val does);
@@ -171,6 +172,7 @@ class _Image:
     gt_labels: np.ndarray  # [G]
     gt_iscrowd: np.ndarray  # [G] bool
     gt_difficult: np.ndarray  # [G] bool
+    gt_area: np.ndarray  # [G] area for COCO's size ranges
     pred_boxes: np.ndarray  # [P, 4] xyxy, sorted by score (desc, stable), capped
     pred_scores: np.ndarray  # [P]
     pred_labels: np.ndarray  # [P]
@@ -280,6 +282,7 @@ class DetectionEvaluator:
         height: float,
         gt_iscrowd: Any = None,
         gt_difficult: Any = None,
+        gt_area: Any = None,
     ) -> None:
         """Add one image (numpy arrays, torch tensors or sequences).
 
@@ -294,6 +297,8 @@ class DetectionEvaluator:
             gt_iscrowd: ``[G]`` bool (COCO crowd regions: matches to them are ignored); default none.
             gt_difficult: ``[G]`` bool, used by VOC AP only (VOC ignores matches to difficult
                 GT); COCO scoring counts difficult boxes as ordinary GT.
+            gt_area: ``[G]`` areas for COCO's small/medium/large ranges; default the box area
+                ``w * h``. Pass the dataset's own ``area`` (COCO: the mask area) for official parity.
         """
         if image_id in self._seen:
             raise DataError(f"image {image_id!r} was processed twice")
@@ -317,6 +322,14 @@ class DetectionEvaluator:
                     f"image {image_id!r}: {name} has {f.size} entries for {len(gb)} boxes"
                 )
             flags.append(f)
+        if gt_area is None:
+            area = (gb[:, 2] - gb[:, 0]) * (gb[:, 3] - gb[:, 1])
+        else:
+            area = _as_array(gt_area, np.float64, "gt_area", image_id).ravel()
+            if area.size != len(gb) or not np.isfinite(area).all():
+                raise DataError(
+                    f"image {image_id!r}: gt_area must be {len(gb)} finite numbers, got {area.size}"
+                )
         w, h = float(width), float(height)
         if not (w > 0 and h > 0):
             raise DataError(f"image {image_id!r}: width and height must be > 0, got {w}x{h}")
@@ -326,7 +339,9 @@ class DetectionEvaluator:
             order = order[: self.max_dets]
         self._seen.add(image_id)
         self._images.append(
-            _Image(image_id, w, h, gb, gl, flags[0], flags[1], pb[order], ps[order], pl[order])
+            _Image(
+                image_id, w, h, gb, gl, flags[0], flags[1], area, pb[order], ps[order], pl[order]
+            )
         )
 
     # ---------------------------------------------------------------- compute
@@ -338,8 +353,11 @@ class DetectionEvaluator:
         for i, im in enumerate(self._images):
             iid = i + 1
             images.append({"id": iid, "width": im.width, "height": im.height})
-            for box, lab, crowd in zip(
-                im.gt_boxes.tolist(), im.gt_labels.tolist(), im.gt_iscrowd.tolist()
+            for box, lab, crowd, area in zip(
+                im.gt_boxes.tolist(),
+                im.gt_labels.tolist(),
+                im.gt_iscrowd.tolist(),
+                im.gt_area.tolist(),
             ):
                 ann_id += 1
                 w, h = box[2] - box[0], box[3] - box[1]
@@ -349,7 +367,7 @@ class DetectionEvaluator:
                         "image_id": iid,
                         "category_id": lab + 1,
                         "bbox": [box[0], box[1], w, h],
-                        "area": w * h,
+                        "area": area,
                         "iscrowd": int(crowd),
                     }
                 )
