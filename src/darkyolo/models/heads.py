@@ -20,6 +20,12 @@ from torch import Tensor, nn
 from darkyolo.darknet.cfg import RegionSpec, YoloSpec
 
 
+def _wh_tensor(w: int | Tensor, h: int | Tensor, like: Tensor) -> Tensor:
+    """``[w, h]`` as a tensor like ``like``; sizes read from a traced shape stay symbolic, so an
+    ONNX export keeps dynamic input sizes (``new_tensor([w, h])`` would freeze them)."""
+    return torch.stack([torch.as_tensor(w), torch.as_tensor(h)]).to(like)
+
+
 class DetectionHead(nn.Module):
     """Base head: holds its anchors and decodes the raw map of the layer before it."""
 
@@ -76,7 +82,7 @@ class RegionHead(DetectionHead):
 
     def anchor_scale(self, grid_hw: tuple[int, int], input_hw: tuple[int, int]) -> Tensor:
         h, w = grid_hw
-        return self.anchors / self.anchors.new_tensor([w, h])
+        return self.anchors / _wh_tensor(w, h, self.anchors)
 
     def class_probabilities(self, logits: Tensor) -> Tensor:
         return torch.softmax(logits, dim=-1) if self.spec.softmax else torch.sigmoid(logits)
@@ -89,7 +95,7 @@ class YoloHead(DetectionHead):
 
     def anchor_scale(self, grid_hw: tuple[int, int], input_hw: tuple[int, int]) -> Tensor:
         h, w = input_hw
-        return self.anchors / self.anchors.new_tensor([w, h])
+        return self.anchors / _wh_tensor(w, h, self.anchors)
 
     def xy_offsets(self, t_xy: Tensor) -> Tensor:
         scale = self.spec.scale_x_y
