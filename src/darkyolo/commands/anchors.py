@@ -1,0 +1,113 @@
+"""``darkyolo anchors DATASET -k K``: anchors by k-means (1 - IoU) on the dataset's boxes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from darkyolo.anchors import (
+    anchors_line,
+    boxes_wh,
+    cfg_anchors,
+    elbow,
+    from_units,
+    head_units,
+    kmeans_anchors,
+    mean_iou,
+    round_anchors,
+    to_units,
+    write_cfg_anchors,
+)
+from darkyolo.data.description import load_dataset
+from darkyolo.errors import DataError
+
+HELP = "fit anchors to a dataset's boxes by k-means with 1 - IoU distance"
+
+#: the cfg whose anchors are compared when none is given, by units
+DEFAULT_COMPARISON = {"grid": "yolov2-voc", "pixels": "yolov3"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", type=Path, help=".data file, or a folder holding one")
+    parser.add_argument("-k", type=int, help="number of anchors (default: the cfg's, else 5 or 9)")
+    parser.add_argument("--cfg", help="cfg (path or bundled name) for units, size and comparison")
+    parser.add_argument("--img-size", type=int, help="network input side (default: cfg width, 416)")
+    parser.add_argument(
+        "--units",
+        choices=("grid", "pixels"),
+        help="grid cells of stride 32 ([region]) or input pixels ([yolo]); default from the cfg",
+    )
+    parser.add_argument("--split", choices=("train", "val", "all"), default="train")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--center", choices=("mean", "median"), default="mean")
+    parser.add_argument(
+        "--plot", type=Path, help="write the elbow curve (mean IoU for k=1..10) here"
+    )
+    parser.add_argument("--write-cfg", type=Path, help="write a copy of --cfg with these anchors")
+
+
+def run(args: argparse.Namespace) -> int:
+    from darkyolo.darknet.cfg import load_cfg
+
+    spec = load_dataset(args.dataset)
+    splits = ("train", "val") if args.split == "all" else (args.split,)
+    records = [r for split in splits for r in spec.read(split)]
+    wh = boxes_wh(records)
+    if not len(wh):
+        raise DataError("the dataset has no boxes", str(spec.path))
+
+    config = load_cfg(args.cfg) if args.cfg else None
+    if args.write_cfg and config is None:
+        raise DataError("--write-cfg needs --cfg (the cfg to copy)")
+    units = args.units or (head_units(config) if config else "grid")
+    comparison = config or load_cfg(DEFAULT_COMPARISON[units])
+    size = (
+        (args.img_size, args.img_size)
+        if args.img_size
+        else (config.net.width, config.net.height)
+        if config
+        else (416, 416)
+    )
+    k = args.k or (len(cfg_anchors(config)) if config else 5 if units == "grid" else 9)
+
+    anchors_norm, _ = kmeans_anchors(
+        wh, k, seed=args.seed, restarts=args.restarts, center=args.center
+    )
+    anchors = round_anchors(to_units(anchors_norm, size, units), units)
+    fitted = mean_iou(wh, from_units(anchors, size, units))
+    current_units = head_units(comparison)
+    current = from_units(cfg_anchors(comparison), size, current_units)
+    name = Path(comparison.source).name
+
+    print(f"boxes: {len(wh)} in {len(records)} images ({'+'.join(splits)} of {spec.path})")
+    where = (
+        f"grid cells of stride 32 at {size[0]}x{size[1]}"
+        if units == "grid"
+        else (f"pixels of a {size[0]}x{size[1]} input")
+    )
+    print(f"k-means (1 - IoU): k={k}, {args.restarts} restarts, seed {args.seed}; units: {where}")
+    print(anchors_line(anchors, units))
+    print(f"mean IoU, k-means anchors: {fitted:.4f}")
+    print(f"mean IoU, {name} anchors ({len(current)}, in {current_units} at the same size): "
+          f"{mean_iou(wh, current):.4f}")  # fmt: skip
+
+    if args.plot:
+        from darkyolo.viz.plots import plot_elbow
+
+        ks = list(range(1, 11))
+        ious = elbow(wh, ks, seed=args.seed)
+        plot_elbow(ks, ious, args.plot, chosen_k=k if k in ks else None)
+        print("elbow: " + ", ".join(f"k={a}: {b:.3f}" for a, b in zip(ks, ious)))
+        print(f"wrote {args.plot}")
+    if args.write_cfg:
+        assert config is not None
+        target_units = head_units(config)
+        written = np.asarray(
+            round_anchors(to_units(anchors_norm, size, target_units), target_units)
+        )
+        path = write_cfg_anchors(args.cfg, args.write_cfg, written, spec.num_classes)
+        print(f"wrote {path} ({k} anchors in {target_units}, classes={spec.num_classes})")
+    return 0

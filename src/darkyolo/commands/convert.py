@@ -1,0 +1,100 @@
+"""``darkyolo convert SRC DST``: COCO JSON / VOC XML / YOLO txt -> YOLO txt or COCO JSON."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from darkyolo.data.convert import (
+    LINK_MODES,
+    SOURCE_FORMATS,
+    TARGET_FORMATS,
+    ConvertOptions,
+    convert,
+)
+from darkyolo.errors import DataError
+
+HELP = "convert labels (COCO JSON, VOC XML, YOLO txt) to YOLO txt or COCO JSON"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "src", type=Path, help="source: COCO JSON or folder, VOC folder, .data file"
+    )
+    parser.add_argument("dst", type=Path, help="output folder")
+    parser.add_argument(
+        "--from",
+        dest="source_format",
+        choices=SOURCE_FORMATS,
+        help="source format (default: guessed)",
+    )
+    parser.add_argument("--to", dest="target_format", choices=TARGET_FORMATS, default="yolo")
+    parser.add_argument("--name", help="dataset name for <name>.names and <name>.data")
+    parser.add_argument(
+        "--names", type=Path, help="VOC: class names file (default: names found, sorted)"
+    )
+    parser.add_argument(
+        "--link",
+        choices=LINK_MODES,
+        default="hardlink",
+        help="how images reach DST (default hardlink)",
+    )
+    parser.add_argument("--include-crowd", action="store_true", help="COCO: keep iscrowd=1 boxes")
+    parser.add_argument(
+        "--out-of-image",
+        choices=("clip", "drop"),
+        default="clip",
+        help="boxes reaching outside the image",
+    )
+    parser.add_argument(
+        "--one-based", action="store_true", help="VOC: corners are 1-based inclusive pixel indices"
+    )
+    parser.add_argument(
+        "--skip-difficult", action="store_true", help="VOC: leave out difficult objects"
+    )
+    parser.add_argument(
+        "--images", type=Path, help="COCO: folder the file_name entries are relative to"
+    )
+    parser.add_argument("--force", action="store_true", help="write into a non-empty DST")
+    parser.add_argument(
+        "--skip-missing", action="store_true", help="leave out missing images (counted)"
+    )
+    parser.add_argument(
+        "--show", type=int, default=10, help="examples listed per finding (default 10)"
+    )
+
+
+def guess_format(src: Path) -> str:
+    """``coco`` for a JSON or a folder with one, ``voc`` for a folder with Annotations/, ``yolo``
+    for a ``.data`` file or a folder with one."""
+    if src.suffix == ".json":
+        return "coco"
+    if src.suffix == ".data":
+        return "yolo"
+    if src.is_dir():
+        if (src / "Annotations").is_dir():
+            return "voc"
+        if any(src.glob("*.data")):
+            return "yolo"
+        if any(src.glob("annotations/*.json")) or any(src.glob("*.json")):
+            return "coco"
+    raise DataError("cannot tell the source format; give --from coco|voc|yolo", str(src))
+
+
+def run(args: argparse.Namespace) -> int:
+    options = ConvertOptions(
+        name=args.name,
+        names_file=args.names,
+        link=args.link,
+        include_crowd=args.include_crowd,
+        out_of_image=args.out_of_image,
+        one_based=args.one_based,
+        skip_difficult=args.skip_difficult,
+        images_dir=args.images,
+        force=args.force,
+        skip_missing=args.skip_missing,
+    )
+    source_format = args.source_format or guess_format(args.src)
+    report = convert(args.src, args.dst, source_format, args.target_format, options)
+    print("\n".join(report.lines(limit=args.show)))
+    return 0

@@ -1,0 +1,555 @@
+"""Convert a labelled dataset between COCO JSON, VOC XML and YOLO txt.
+
+Every source is read into :class:`~darkyolo.data.records.ImageRecord` lists, one per split; the
+boxes are cleaned in one vectorised pass (zero-area and inverted boxes dropped, boxes reaching
+outside the image clipped or dropped, each counted with the file it came from); then the target
+layout is written:
+
+* ``--to yolo``: ``DST/images/<split>/...`` (hard links, copies or symlinks of the source images),
+  ``DST/labels/<split>/....txt`` (an empty file for an image without boxes), ``DST/train.txt`` and
+  ``DST/valid.txt`` (image paths relative to ``DST``), ``DST/<name>.names`` and ``DST/<name>.data``
+  (the dataset description ``train``/``val``/``check``/``anchors`` read).
+* ``--to coco``: ``DST/images/<split>/...`` and ``DST/annotations/instances_<split>.json``.
+
+Splits: a COCO JSON is one split named after it (``instances_val2017.json`` -> ``val2017``);
+VOC uses ``ImageSets/Main/trainval.txt`` (or ``train.txt``) for training and ``test.txt`` (or
+``val.txt``) for validation when present, else every image is training; a YOLO dataset keeps its
+``train`` and ``val`` lists. A split whose name contains ``val`` or ``test`` is a validation split.
+
+An image path that would land outside ``DST`` (``../x.jpg``, ``/abs/x.jpg``) is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from darkyolo.data.description import IMAGE_SUFFIXES, image_size, load_dataset
+from darkyolo.data.formats.coco import read_coco, split_name, write_coco
+from darkyolo.data.formats.voc import parse_voc_xml, voc_to_record
+from darkyolo.data.formats.yolo import format_labels, read_names, write_names
+from darkyolo.data.records import ImageRecord
+from darkyolo.errors import DataError
+
+SOURCE_FORMATS = ("coco", "voc", "yolo")
+TARGET_FORMATS = ("yolo", "coco")
+LINK_MODES = ("hardlink", "copy", "symlink")
+#: a box edge this far (pixels) past the image border is clipped without being counted
+CLIP_TOLERANCE = 1e-3
+#: examples kept per kind of finding in a report
+MAX_EXAMPLES = 50
+
+
+@dataclass
+class ConvertOptions:
+    """How to convert.
+
+    Attributes:
+        name: dataset name for ``<name>.names``/``<name>.data`` (default: from the source path).
+        names_file: VOC: the class list (default: every class name found, sorted).
+        link: how images reach ``DST/images``: ``hardlink`` (copy where that fails), ``copy``,
+            or ``symlink`` (absolute).
+        include_crowd: COCO: keep ``iscrowd=1`` boxes as ordinary boxes.
+        out_of_image: ``clip`` boxes reaching outside the image to it, or ``drop`` them.
+        one_based: VOC: read corners as 1-based inclusive pixel indices (original VOC tools).
+        skip_difficult: VOC: leave out objects marked ``<difficult>1``.
+        images_dir: COCO: the folder ``file_name`` is relative to (one JSON only).
+        force: write into a ``DST`` that is not empty.
+        skip_missing: leave out (and count) images whose file is missing instead of failing.
+    """
+
+    name: str | None = None
+    names_file: Path | None = None
+    link: str = "hardlink"
+    include_crowd: bool = False
+    out_of_image: str = "clip"
+    one_based: bool = False
+    skip_difficult: bool = False
+    images_dir: Path | None = None
+    force: bool = False
+    skip_missing: bool = False
+
+
+@dataclass
+class SourceSplit:
+    """One split of the source: its records and each image's path below ``images/<name>/``."""
+
+    name: str
+    role: str  # "train" | "valid"
+    records: list[ImageRecord]
+    relative: list[str]
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did. ``counts`` and ``examples`` are keyed by finding kind."""
+
+    source_format: str
+    target_format: str
+    dst: Path
+    names: list[str] = field(default_factory=list)
+    splits: list[tuple[str, str, int, int, int]] = field(default_factory=list)
+    boxes_read: int = 0
+    boxes_written: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+    def add(self, kind: str, count: int, examples: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.counts[kind] = self.counts.get(kind, 0) + count
+        kept = self.examples.setdefault(kind, [])
+        kept.extend(examples[: MAX_EXAMPLES - len(kept)])
+
+    def lines(self, limit: int = 10) -> list[str]:
+        """A human summary, ``limit`` examples per finding."""
+        out = [f"converted {self.source_format} -> {self.target_format}: {self.dst}"]
+        out.append(f"  classes: {len(self.names)}")
+        for name, role, images, boxes, empty in self.splits:
+            out.append(
+                f"  split {name} ({role}): {images} images, {boxes} boxes, {empty} without boxes"
+            )
+        out.append(f"  boxes written: {self.boxes_written} of {self.boxes_read} read")
+        labels = {
+            "crowd": "crowd boxes skipped",
+            "difficult": "difficult boxes skipped",
+            "zero-area": "zero-area boxes dropped",
+            "invalid": "inverted or non-finite boxes dropped",
+            "outside": "boxes outside the image dropped",
+            "clipped": "boxes clipped to the image",
+            "missing-image": "images missing (left out)",
+            "unlisted": "annotated images in no split (left out)",
+            "copied": "images copied because a hard link failed",
+        }
+        for kind, text in labels.items():
+            count = self.counts.get(kind, 0)
+            always = ("zero-area", "clipped") + (("crowd",) if self.source_format == "coco" else ())
+            if kind not in always and not count:
+                continue
+            out.append(f"  {text}: {count}")
+            examples = self.examples.get(kind, [])
+            for example in examples[:limit]:
+                out.append(f"    {example}")
+            if count > min(limit, len(examples)) and examples:
+                out.append(f"    ... and {count - min(limit, len(examples))} more")
+        for path in self.written:
+            out.append(f"  wrote {path}")
+        return out
+
+
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    source_format: str,
+    target_format: str,
+    options: ConvertOptions | None = None,
+) -> ConvertReport:
+    """Convert the dataset at ``src`` (format ``source_format``) into ``dst``.
+
+    Raises:
+        DataError: a malformed source (naming file and entry), an image path escaping ``dst``,
+            missing images (unless ``skip_missing``), or a non-empty ``dst`` (unless ``force``).
+    """
+    options = options or ConvertOptions()
+    src, dst = Path(src), Path(dst)
+    if source_format not in SOURCE_FORMATS:
+        raise DataError(f"unknown source format {source_format!r}, expected {SOURCE_FORMATS}")
+    if target_format not in TARGET_FORMATS:
+        raise DataError(f"unknown target format {target_format!r}, expected {TARGET_FORMATS}")
+    if options.link not in LINK_MODES:
+        raise DataError(f"unknown link mode {options.link!r}, expected {LINK_MODES}")
+    if options.out_of_image not in ("clip", "drop"):
+        raise DataError(f"out_of_image must be clip or drop, got {options.out_of_image!r}")
+    if not src.exists():
+        raise DataError("no such file or folder", str(src))
+    if dst.exists() and any(dst.iterdir()) and not options.force:
+        raise DataError("output folder is not empty (use --force to write into it)", str(dst))
+
+    report = ConvertReport(source_format, target_format, dst)
+    readers: dict[str, Callable[[Path, ConvertOptions, ConvertReport], _Source]] = {
+        "coco": _read_coco_source,
+        "voc": _read_voc_source,
+        "yolo": _read_yolo_source,
+    }
+    source = readers[source_format](src, options, report)
+    report.names = source.names
+    name = options.name or source.name
+    for split in source.splits:
+        split.relative = [
+            safe_relative(rel, _entry(record, rel), record.source)
+            for rel, record in zip(split.relative, split.records)
+        ]
+        _check_unique(split)
+        report.boxes_read += sum(len(r) for r in split.records)
+        split.records = clean_records(split.records, source.names, options.out_of_image, report)
+        _drop_missing_images(split, options.skip_missing, report)
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for split in source.splits:
+        _link_images(split, dst / "images" / split.name, options.link, report)
+        if target_format == "yolo":
+            _write_yolo_labels(split, dst / "labels" / split.name)
+        else:
+            json_path = dst / "annotations" / f"instances_{split.name}.json"
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            write_coco(json_path, split.records, source.names, split.relative, source.category_ids)
+            report.written.append(json_path)
+        boxes = sum(len(r) for r in split.records)
+        empty = sum(1 for r in split.records if not len(r))
+        report.splits.append((split.name, split.role, len(split.records), boxes, empty))
+        report.boxes_written += boxes
+    if target_format == "yolo":
+        _write_yolo_description(dst, name, source, report)
+    return report
+
+
+# ----------------------------------------------------------------------------------------------
+# Cleaning
+# ----------------------------------------------------------------------------------------------
+
+
+def clean_records(
+    records: list[ImageRecord], names: list[str], out_of_image: str, report: ConvertReport
+) -> list[ImageRecord]:
+    """Drop zero-area, inverted and non-finite boxes; clip (or drop) boxes outside the image.
+
+    Works on all boxes at once; records whose boxes change are replaced, the others are kept.
+    Each finding is counted in ``report`` with examples naming the file and the box.
+    """
+    counts = np.array([len(r) for r in records], dtype=np.int64)
+    if not counts.sum():
+        return records
+    boxes = np.concatenate([r.boxes for r in records]).astype(np.float64)
+    labels = np.concatenate([r.labels for r in records])
+    owner = np.repeat(np.arange(len(records)), counts)
+    size = np.array([(r.width, r.height) for r in records], dtype=np.float64)[owner]
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    finite = np.isfinite(boxes).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        invalid = ~finite | (w < 0) | (h < 0)
+        zero = finite & ~invalid & ((w == 0) | (h == 0))
+    good = ~invalid & ~zero
+    limit = np.concatenate([size, size], axis=1)
+    clipped_boxes = np.clip(boxes, 0.0, limit)
+    over = np.where(good, np.abs(clipped_boxes - boxes).max(axis=1), 0.0) > CLIP_TOLERANCE
+    clipped_w = clipped_boxes[:, 2] - clipped_boxes[:, 0]
+    clipped_h = clipped_boxes[:, 3] - clipped_boxes[:, 1]
+    outside = good & ((clipped_w <= 0) | (clipped_h <= 0))
+    if out_of_image == "drop":
+        outside |= good & over
+    clipped = good & over & ~outside
+    keep = good & ~outside
+
+    def describe(mask: np.ndarray) -> list[str]:
+        found = []
+        for i in np.flatnonzero(mask)[:MAX_EXAMPLES].tolist():
+            record = records[owner[i]]
+            box = ",".join(f"{v:g}" for v in boxes[i].tolist())
+            label = names[labels[i]] if 0 <= labels[i] < len(names) else str(labels[i])
+            found.append(f"{_where(record)}: {label} ({box})")
+        return found
+
+    for kind, mask in (
+        ("zero-area", zero),
+        ("invalid", invalid),
+        ("outside", outside),
+        ("clipped", clipped),
+    ):
+        report.add(kind, int(mask.sum()), describe(mask))
+    changed = ~keep | clipped
+    if not changed.any():
+        return records
+    out = list(records)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for r in np.unique(owner[changed]).tolist():
+        s, e = starts[r], starts[r] + counts[r]
+        k = keep[s:e]
+        record = records[r]
+        out[r] = ImageRecord(
+            record.image,
+            record.width,
+            record.height,
+            clipped_boxes[s:e][k],
+            labels[s:e][k],
+            record.label_file,
+            record.image_id,
+        )
+    return out
+
+
+def _where(record: ImageRecord) -> str:
+    """The file to name for a box: the label file, or the image when labels share one JSON."""
+    if record.label_file is not None and record.label_file.suffix.lower() != ".json":
+        return record.label_file.name
+    return record.image.name
+
+
+# ----------------------------------------------------------------------------------------------
+# Sources
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    name: str
+    names: list[str]
+    splits: list[SourceSplit]
+    category_ids: list[int] | None = None
+
+
+def _role(split: str) -> str:
+    lowered = split.lower()
+    return "valid" if "val" in lowered.replace("trainval", "") or "test" in lowered else "train"
+
+
+def _read_coco_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
+    if src.is_dir():
+        jsons = (
+            sorted(src.glob("annotations/instances_*.json"))
+            or sorted(src.glob("instances_*.json"))
+            or sorted(src.glob("annotations/*.json"))
+            or sorted(src.glob("*.json"))
+        )
+        if not jsons:
+            raise DataError("no COCO JSON found (looked in annotations/ and the folder)", str(src))
+        name = src.name
+    else:
+        jsons = [src]
+        name = src.parent.parent.name if src.parent.name == "annotations" else src.stem
+    if options.images_dir is not None and len(jsons) > 1:
+        raise DataError(
+            "images_dir applies to one JSON; give the JSON file as the source", str(src)
+        )
+    names: list[str] | None = None
+    category_ids: list[int] | None = None
+    splits = []
+    for path in jsons:
+        coco = read_coco(path, options.images_dir, options.include_crowd)
+        if names is None:
+            names, category_ids = coco.names, coco.category_ids
+        elif (coco.names, coco.category_ids) != (names, category_ids):
+            raise DataError(f"categories differ from those of {jsons[0].name}", str(path))
+        report.add("crowd", coco.crowd_skipped)
+        split = split_name(path)
+        splits.append(SourceSplit(split, _role(split), coco.records, list(coco.file_names)))
+    assert names is not None
+    return _Source(name, names, splits, category_ids)
+
+
+def _read_voc_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
+    annotations = src / "Annotations"
+    if not annotations.is_dir():
+        raise DataError("not a VOC folder: no Annotations/ inside", str(src))
+    image_dir = src / "JPEGImages"
+    xmls = sorted(annotations.glob("*.xml"))
+    if not xmls:
+        raise DataError("no .xml files in Annotations/", str(annotations))
+    parsed = [parse_voc_xml(x, options.one_based) for x in xmls]
+    if options.names_file is not None:
+        names = read_names(options.names_file)
+    else:
+        names = sorted({n for voc in parsed for n in voc.names})
+    class_index = {n: i for i, n in enumerate(names)}
+    on_disk = {p.name: p.name for p in image_dir.iterdir()} if image_dir.is_dir() else {}
+    by_stem = {}
+    for file in on_disk:
+        stem, suffix = os.path.splitext(file)
+        if suffix.lower() in IMAGE_SUFFIXES:
+            by_stem.setdefault(stem, file)
+    records: dict[str, tuple[ImageRecord, str]] = {}
+    for xml, voc in zip(xmls, parsed):
+        relative = voc.filename if voc.filename in on_disk else by_stem.get(xml.stem)
+        relative = relative or voc.filename or f"{xml.stem}.jpg"
+        image = image_dir / relative
+        size = None
+        if (voc.width <= 0 or voc.height <= 0) and image.is_file():
+            size = image_size(image)
+        if options.skip_difficult:
+            report.add("difficult", int(voc.difficult.sum()))
+        record = voc_to_record(voc, image, class_index, options.skip_difficult, size)
+        records[xml.stem] = (record, relative)
+    splits = []
+    main = src / "ImageSets" / "Main"
+    train_list = next(
+        (main / f for f in ("trainval.txt", "train.txt") if (main / f).is_file()), None
+    )
+    valid_list = next((main / f for f in ("test.txt", "val.txt") if (main / f).is_file()), None)
+    if train_list is None and valid_list is None:
+        items = list(records.values())
+        splits.append(SourceSplit("train", "train", [r for r, _ in items], [n for _, n in items]))
+    else:
+        listed: set[str] = set()
+        for role, list_file in (("train", train_list), ("valid", valid_list)):
+            if list_file is None:
+                continue
+            ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+            unknown = [i for i in ids if i not in records]
+            if unknown:
+                raise DataError(
+                    f"lists {len(unknown)} ids with no Annotations/<id>.xml, e.g. {unknown[0]!r}",
+                    str(list_file),
+                )
+            listed.update(ids)
+            items = [records[i] for i in ids]
+            splits.append(
+                SourceSplit(list_file.stem, role, [r for r, _ in items], [n for _, n in items])
+            )
+        unlisted = [stem for stem in records if stem not in listed]
+        report.add("unlisted", len(unlisted), [f"{s}.xml" for s in unlisted])
+    return _Source(options.name or src.name, names, splits)
+
+
+def _read_yolo_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
+    spec = load_dataset(src)
+    splits = []
+    for split, role in (("train", "train"), ("val", "valid")):
+        images = spec.images(split)
+        if not images:
+            continue
+        records = spec.read(split)
+        base = os.path.commonpath([str(p.parent) for p in images])
+        relative = [os.path.relpath(p, base) for p in images]
+        splits.append(SourceSplit(split, role, records, relative))
+    category_ids = None
+    if "coco_ids" in spec.options:
+        try:
+            category_ids = [int(v) for v in spec.options["coco_ids"].split(",")]
+        except ValueError:
+            category_ids = []
+        if len(category_ids) != len(spec.names):
+            raise DataError(
+                f"coco_ids must be {len(spec.names)} comma-separated integers", str(spec.path)
+            )
+    return _Source(spec.path.stem, spec.names, splits, category_ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+
+def safe_relative(name: str, what: str, file: str | None = None) -> str:
+    """A relative path that stays inside its folder, in ``/`` form; else :class:`DataError`.
+
+    Refuses absolute paths (``/x``, ``C:\\x``), ``..`` components and empty names.
+    """
+    text = name.replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":") or ".." in parts or not parts:
+        raise DataError(f"{what}: path would escape the output folder, refused", file)
+    return "/".join(parts)
+
+
+def _entry(record: ImageRecord, relative: str) -> str:
+    if record.image_id is not None:
+        return f"image id {record.image_id} file_name {relative!r}"
+    return f"image {relative!r}"
+
+
+def _check_unique(split: SourceSplit) -> None:
+    if len(set(split.relative)) != len(split.relative):
+        seen: set[str] = set()
+        for rel, record in zip(split.relative, split.records):
+            if rel in seen:
+                raise DataError(
+                    f"two images of split {split.name} are both named {rel!r}", record.source
+                )
+            seen.add(rel)
+
+
+def _drop_missing_images(split: SourceSplit, skip: bool, report: ConvertReport) -> None:
+    listing: dict[Path, set[str]] = {}
+    missing = []
+    for i, record in enumerate(split.records):
+        folder = record.image.parent
+        if folder not in listing:
+            try:
+                listing[folder] = {e.name for e in os.scandir(folder)}
+            except OSError:
+                listing[folder] = set()
+        if record.image.name not in listing[folder]:
+            missing.append(i)
+    if not missing:
+        return
+    names = [str(split.records[i].image) for i in missing]
+    if not skip:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise DataError(
+            f"{len(names)} images of split {split.name} are missing: {shown} "
+            "(use --skip-missing to leave them out)"
+        )
+    report.add("missing-image", len(missing), names)
+    gone = set(missing)
+    split.records = [r for i, r in enumerate(split.records) if i not in gone]
+    split.relative = [n for i, n in enumerate(split.relative) if i not in gone]
+
+
+def _make_parents(root: Path, relative: list[str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for parent in {os.path.dirname(rel) for rel in relative} - {""}:
+        (root / parent).mkdir(parents=True, exist_ok=True)
+
+
+def _link_images(split: SourceSplit, root: Path, mode: str, report: ConvertReport) -> None:
+    _make_parents(root, split.relative)
+    copied = 0
+    for record, rel in zip(split.records, split.relative):
+        target = root / rel
+        source = record.image
+        if os.path.lexists(target):
+            if target.exists() and source.exists() and os.path.samefile(source, target):
+                continue
+            target.unlink()
+        if mode == "symlink":
+            os.symlink(source.resolve(), target)
+            continue
+        if mode == "hardlink":
+            try:
+                os.link(source, target)
+                continue
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise DataError(
+                        f"cannot link the image: {error.strerror}", str(source)
+                    ) from None
+                copied += 1
+        shutil.copyfile(source, target)
+    report.add("copied", copied)
+
+
+def _write_yolo_labels(split: SourceSplit, root: Path) -> None:
+    _make_parents(root, split.relative)
+    for record, rel in zip(split.records, split.relative):
+        with open(root / (os.path.splitext(rel)[0] + ".txt"), "w", encoding="utf-8") as f:
+            f.write(format_labels(record))
+
+
+def _write_yolo_description(dst: Path, name: str, source: _Source, report: ConvertReport) -> None:
+    names_path = dst / f"{name}.names"
+    write_names(names_path, source.names)
+    lines = [f"# written by darkyolo convert ({report.source_format} -> yolo)"]
+    lines.append(f"classes={len(source.names)}")
+    written = [names_path]
+    for role, list_name in (("train", "train.txt"), ("valid", "valid.txt")):
+        entries = [
+            f"images/{split.name}/{rel}\n"
+            for split in source.splits
+            if split.role == role
+            for rel in split.relative
+        ]
+        if any(split.role == role for split in source.splits):
+            (dst / list_name).write_text("".join(entries), encoding="utf-8")
+            lines.append(f"{role}={list_name}")
+            written.append(dst / list_name)
+    lines.append(f"names={names_path.name}")
+    lines.append("backup=backup/")
+    if source.category_ids is not None:
+        lines.append("coco_ids=" + ",".join(str(i) for i in source.category_ids))
+    data_path = dst / f"{name}.data"
+    data_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report.written = [data_path, *written, *report.written]

@@ -1,0 +1,237 @@
+"""The dataset description: Darknet's ``.data`` file, and reading a split's records from it.
+
+A ``.data`` file is ``key=value`` lines (``#`` starts a comment)::
+
+    classes=3
+    train=train.txt        # a list of image paths, one a line, or a folder of images
+    valid=valid.txt        # ``val=`` is accepted too
+    names=bccd.names
+
+Relative paths resolve against the ``.data`` file's folder (and, for Darknet files written
+relative to the darknet folder, against the working directory when that finds the file instead).
+Relative entries inside a list file resolve against the list file's folder. Labels follow the
+Darknet rule of :func:`darkyolo.data.formats.yolo.label_path_for`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from darkyolo.data.formats.yolo import label_path_for, read_labels, read_names
+from darkyolo.data.records import ImageRecord, Problem
+from darkyolo.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+#: keys Darknet's own .data files use that this project reads or passes over
+_KNOWN_KEYS = frozenset(
+    {"classes", "train", "valid", "val", "test", "names", "backup", "eval", "results", "top",
+     "labels", "map", "leaves", "coco_ids"}
+)  # fmt: skip
+
+
+@dataclass
+class DatasetSpec:
+    """A parsed ``.data`` file.
+
+    Attributes:
+        path: the ``.data`` file.
+        names: class names (their order is the class index).
+        train, val: image paths of each split (``val`` may be empty).
+        options: every ``key=value`` as written (``backup``, ``eval``, ``coco_ids``, ...).
+    """
+
+    path: Path
+    names: list[str]
+    train: list[Path]
+    val: list[Path]
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def images(self, split: str) -> list[Path]:
+        """Image paths of ``train`` or ``val`` (``valid`` accepted)."""
+        if split == "train":
+            return self.train
+        if split in ("val", "valid"):
+            return self.val
+        raise DataError(f"unknown split {split!r}, expected train or val", str(self.path))
+
+    def read(self, split: str, problems: list[Problem] | None = None) -> list[ImageRecord]:
+        """The records of a split; see :func:`read_records`."""
+        return read_records(self.images(split), self.num_classes, problems)
+
+
+def find_data_file(path: str | Path) -> Path:
+    """A ``.data`` file, or a folder holding exactly one, -> the ``.data`` file."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.data"))
+        if len(found) != 1:
+            listed = ", ".join(p.name for p in found) or "none"
+            raise DataError(
+                f"expected exactly one .data file in the folder, found {listed}", str(path)
+            )
+        return found[0]
+    if not path.is_file():
+        raise DataError("no such dataset (.data file or folder with one)", str(path))
+    return path
+
+
+def load_dataset(path: str | Path) -> DatasetSpec:
+    """Parse a ``.data`` file (or the one ``.data`` in a folder) and list its splits' images."""
+    data_file = find_data_file(path)
+    options, lines = _read_options(data_file)
+    if "names" not in options:
+        raise DataError("missing 'names=' (the class names file)", str(data_file))
+    if "train" not in options:
+        raise DataError("missing 'train=' (a list of images or a folder)", str(data_file))
+    names = read_names(_resolve(data_file, options["names"], "names", lines["names"]))
+    if "classes" in options:
+        try:
+            classes = int(options["classes"])
+        except ValueError:
+            raise DataError(
+                f"classes must be an integer, got {options['classes']!r}",
+                str(data_file),
+                lines["classes"],
+            ) from None
+        if classes != len(names):
+            raise DataError(
+                f"classes={classes} but the names file lists {len(names)} names",
+                str(data_file),
+                lines["classes"],
+            )
+    val_key = "valid" if "valid" in options else "val" if "val" in options else None
+    return DatasetSpec(
+        path=data_file,
+        names=names,
+        train=_split_images(data_file, options["train"], "train", lines["train"]),
+        val=_split_images(data_file, options[val_key], val_key, lines[val_key]) if val_key else [],
+        options=options,
+    )
+
+
+def _read_options(data_file: Path) -> tuple[dict[str, str], dict[str, int]]:
+    try:
+        text = data_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read the .data file: {error}", str(data_file)) from None
+    options: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise DataError(f"expected key=value, got {line!r}", str(data_file), number)
+        key, value = (part.strip() for part in line.split("=", 1))
+        if key not in _KNOWN_KEYS:
+            known = ", ".join(sorted(_KNOWN_KEYS))
+            raise DataError(f"unknown key {key!r}, expected one of {known}", str(data_file), number)
+        if key in options:
+            raise DataError(
+                f"key {key!r} given twice (first on line {lines[key]})", str(data_file), number
+            )
+        if (key == "val" and "valid" in options) or (key == "valid" and "val" in options):
+            raise DataError("give valid= or val=, not both", str(data_file), number)
+        options[key], lines[key] = value, number
+    return options, lines
+
+
+def _resolve(data_file: Path, value: str, key: str, line: int) -> Path:
+    """A path from the .data file: against its folder first, then the working directory."""
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [data_file.parent / path, Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    tried = " or ".join(str(c) for c in dict.fromkeys(candidates))
+    raise DataError(f"{key}={value}: not found (looked for {tried})", str(data_file), line)
+
+
+def _split_images(data_file: Path, value: str, key: str, line: int) -> list[Path]:
+    source = _resolve(data_file, value, key, line)
+    if source.is_dir():
+        return find_images(source)
+    return read_image_list(source)
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Every image file under a folder (recursively), sorted."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(Path(root) / f for f in sorted(files) if f.lower().endswith(IMAGE_SUFFIXES))
+    return found
+
+
+def read_image_list(path: str | Path) -> list[Path]:
+    """Image paths from a list file, one a line; relative ones resolve against the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read the image list: {error}", str(path)) from None
+    base = path.parent
+    images = []
+    for line in text.splitlines():
+        entry = line.strip()
+        if entry:
+            image = Path(entry)
+            images.append(image if image.is_absolute() else base / image)
+    return images
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` from the image header, without decoding the pixels.
+
+    This is the stored size; an EXIF orientation tag is not applied.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise DataError("image not found", str(path)) from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"cannot read the image header: {error}", str(path)) from None
+
+
+def read_records(
+    image_paths: list[Path],
+    num_classes: int | None,
+    problems: list[Problem] | None = None,
+) -> list[ImageRecord]:
+    """One record per image, boxes from the image's YOLO label file.
+
+    An image without a label file has no boxes (Darknet's behaviour). With ``problems=None`` a
+    missing or unreadable image or a bad label line raises :class:`DataError`; with a list they
+    are appended as :class:`Problem` (bad lines left out, missing images left out of the result),
+    and a missing label file is reported as a ``missing-label`` warning.
+    """
+    records = []
+    for image in image_paths:
+        try:
+            width, height = image_size(image)
+        except DataError as error:
+            if problems is None:
+                raise
+            kind = "missing-image" if not Path(image).exists() else "bad-image"
+            problems.append(Problem("error", kind, error.reason, str(image)))
+            continue
+        label_file = label_path_for(image)
+        if label_file.is_file():
+            boxes, labels = read_labels(label_file, width, height, num_classes, problems)
+            records.append(ImageRecord(image, width, height, boxes, labels, label_file))
+            continue
+        if problems is not None:
+            message = f"no label file (expected {label_file}); no boxes"
+            problems.append(Problem("warning", "missing-label", message, str(image)))
+        records.append(ImageRecord(image, width, height))
+    return records
