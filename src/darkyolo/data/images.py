@@ -1,0 +1,236 @@
+"""Reading images and video frames as RGB ``uint8 [H, W, 3]`` arrays, and finding them on disk.
+
+Decompression-bomb safety: an image's size is read from its header (Pillow's lazy open, which
+decodes no pixels) and a picture over ``max_pixels`` is refused before it is decoded. Decoding
+is OpenCV's (EXIF orientation applied), with Pillow as the fallback for formats OpenCV lacks
+(GIF, for one). Every failure is a :class:`~darkyolo.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from darkyolo.errors import DataError
+
+#: Refuse pictures larger than this many pixels (about 100 megapixels: 300 MB as RGB).
+MAX_PIXELS = 100_000_000
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+)
+LIST_SUFFIXES = frozenset({".txt", ".list"})
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, file: str) -> None:
+    if width * height > max_pixels:
+        raise DataError(
+            f"image of {width}x{height} = {width * height:,} pixels is over the limit of "
+            f"{max_pixels:,} (a decompression bomb?); raise max_pixels if it is genuine",
+            file,
+        )
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` of an image from its header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as error:
+        raise DataError(f"refused by Pillow as a decompression bomb: {error}", str(path)) from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise DataError(f"not a readable image: {error}", str(path)) from None
+    return height, width
+
+
+def decode_image(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded image bytes -> RGB ``uint8 [H, W, 3]``; the header size is checked first."""
+    stream = io.BytesIO(data)
+    try:
+        with Image.open(stream) as header:
+            width, height = header.size
+    except Image.DecompressionBombError as error:
+        raise DataError(f"refused by Pillow as a decompression bomb: {error}", file) from None
+    except (OSError, ValueError, SyntaxError):
+        if not data:
+            raise DataError("empty file, not an image", file) from None
+        raise DataError("not a recognised image format", file) from None
+    _check_pixels(width, height, max_pixels, file)
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is not None:
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+    try:  # formats OpenCV cannot decode (GIF, ...)
+        stream.seek(0)
+        with Image.open(stream) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except (OSError, ValueError, SyntaxError) as error:
+        raise DataError(f"damaged or truncated image: {error}", file) from None
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB ``uint8 [H, W, 3]`` (greyscale and alpha become RGB).
+
+    Raises :class:`DataError` for a missing, unreadable, damaged or oversized file.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read: {error.strerror or error}", str(path)) from None
+    return decode_image(data, str(path), max_pixels)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video's frame size, rate and (container-reported, maybe 0) frame count."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+
+
+def _open_video(path: str | Path) -> cv2.VideoCapture:
+    if not Path(path).is_file():
+        raise DataError("no such video file", str(path))
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise DataError("OpenCV cannot open this video (unknown codec or damaged file)", str(path))
+    return capture
+
+
+def video_info(path: str | Path) -> VideoInfo:
+    """Frame size, frames per second and frame count of a video."""
+    capture = _open_video(path)
+    try:
+        return VideoInfo(
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+    finally:
+        capture.release()
+
+
+def iter_video_frames(
+    path: str | Path, stride: int = 1, max_pixels: int = MAX_PIXELS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, RGB uint8 [H, W, 3])`` for every ``stride``-th frame of a video."""
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
+    capture = _open_video(path)
+    try:
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        _check_pixels(width, height, max_pixels, str(path))
+        index = 0
+        while True:
+            if index % stride:
+                if not capture.grab():
+                    break
+            else:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                yield index, np.ascontiguousarray(bgr[:, :, ::-1])
+            index += 1
+    finally:
+        capture.release()
+
+
+@dataclass
+class SourceList:
+    """What a list of sources names: image files, video files, and entries that matched nothing."""
+
+    images: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images) + len(self.videos)
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _images_in(folder: Path, recursive: bool) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def _read_list(path: Path) -> list[Path]:
+    """A text file of image paths, one a line; relative paths resolve against the working
+    directory first (as Darknet does), then against the list file's folder."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read the image list: {error}", str(path)) from None
+    entries = []
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        entry = Path(text)
+        if not entry.is_absolute() and not entry.exists() and (path.parent / entry).exists():
+            entry = path.parent / entry
+        entries.append(entry)
+    return entries
+
+
+def collect_sources(sources: Iterable[str | Path], recursive: bool = False) -> SourceList:
+    """Expand sources into image and video files, in the order given.
+
+    A source is an image file, a video file, a folder (its images, sorted), a glob pattern, or a
+    ``.txt`` file listing images one per line. Paths listed explicitly are kept even with an unknown
+    suffix (reading them decides); a source that names nothing goes to ``missing``.
+    """
+    found = SourceList()
+
+    def add_file(path: Path) -> None:
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_SUFFIXES:
+            found.videos.append(path)
+        else:
+            found.images.append(path)
+
+    for source in sources:
+        text = os.fspath(source)
+        path = Path(text)
+        if path.is_dir():
+            images = _images_in(path, recursive)
+            found.images.extend(images)
+            if not images:
+                found.missing.append(f"{text} (a folder with no images)")
+        elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+            found.images.extend(_read_list(path))
+        elif path.is_file():
+            add_file(path)
+        elif _is_glob(text):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            files = [
+                p
+                for p in matches
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+            ]
+            for file in files:
+                add_file(file)
+            if not files:
+                found.missing.append(f"{text} (no image or video matches)")
+        else:
+            found.missing.append(f"{text} (no such file or folder)")
+    return found
