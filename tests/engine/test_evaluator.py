@@ -310,3 +310,52 @@ def test_gt_area_decides_the_size_range() -> None:
     r = ev.compute()
     assert r.stats["APs"] == pytest.approx(1.0)
     assert r.stats["APl"] == -1.0
+
+
+def test_parity_with_pycocotools_on_coco128(tmp_path: Path) -> None:
+    """Real COCO GT (mask areas, crowd boxes, id gaps, background images) with jittered detections:
+    our in-memory evaluation equals pycocotools run on the original JSON file."""
+    root = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco128"
+    ann_file = root / "annotations" / "instances_train2017.json"
+    if not ann_file.is_file():
+        pytest.skip("shared coco128 data not present")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(ann_file))
+    cat_ids = sorted(coco_gt.getCatIds())
+    cls_of = {cid: k for k, cid in enumerate(cat_ids)}
+    names = [coco_gt.cats[cid]["name"] for cid in cat_ids]
+    rng = np.random.default_rng(1)
+    ev = DetectionEvaluator(names)
+    for img in coco_gt.dataset["images"]:
+        anns = coco_gt.imgToAnns[img["id"]]
+        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+        gt = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        gl = np.array([cls_of[a["category_id"]] for a in anns], dtype=np.int64)
+        keep = rng.random(len(gt)) < 0.85
+        wh = np.tile(xywh[keep, 2:4], 2)  # noise scaled to each box: 5% of its width/height
+        pred = gt[keep] + rng.normal(0, 0.05, size=(int(keep.sum()), 4)) * wh
+        pred[:, 2:] = np.maximum(pred[:, 2:], pred[:, :2] + 1)
+        pl = np.where(rng.random(len(pred)) < 0.9, gl[keep], rng.integers(0, 80, len(pred)))
+        ps = rng.random(len(pred))
+        ev.process(
+            img["id"],
+            gt,
+            gl,
+            pred,
+            ps,
+            pl,
+            img["width"],
+            img["height"],
+            gt_iscrowd=[a["iscrowd"] for a in anns],
+            gt_area=[a["area"] for a in anns],
+        )
+    r = ev.compute()
+    res_path = write_json(r, tmp_path / "res.json", category_ids=cat_ids, decimals=None)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ce = COCOeval(coco_gt, coco_gt.loadRes(str(res_path)), "bbox")
+        ce.evaluate()
+        ce.accumulate()
+        ce.summarize()
+    assert 0.2 < r.map < 0.9
+    np.testing.assert_allclose(list(r.stats.values()), ce.stats, atol=1e-12)
+    assert np.nanmean(r.ap) == pytest.approx(ce.stats[0], abs=1e-12)
