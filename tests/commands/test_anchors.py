@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from darkyolo.cli import main
+from darkyolo.darknet.cfg import load_cfg
+from darkyolo.data.convert import convert
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def bccd(tmp_path_factory):
+    if not (DATA / "bccd").is_dir():
+        pytest.skip("shared data not present")
+    out = tmp_path_factory.mktemp("bccd")
+    convert(DATA / "bccd", out, "voc", "yolo")
+    return out
+
+
+def _value(out: str, prefix: str) -> float:
+    line = next(line for line in out.splitlines() if line.startswith(prefix))
+    return float(line.rsplit(":", 1)[1])
+
+
+def test_anchors_grid_beats_yolov2_voc(bccd, capsys):
+    assert main(["anchors", str(bccd), "-k", "5", "--img-size", "416", "--units", "grid"]) == 0
+    out = capsys.readouterr().out
+    assert "units: grid cells of stride 32 at 416x416" in out
+    line = next(line for line in out.splitlines() if line.startswith("anchors="))
+    assert len(line.removeprefix("anchors=").split(", ")) == 5
+    fitted = _value(out, "mean IoU, k-means anchors")
+    default = _value(out, "mean IoU, yolov2-voc.cfg anchors")
+    assert fitted > default + 0.2
+
+
+def test_anchors_plot_and_write_cfg(bccd, tmp_path, capsys):
+    plot, cfg = tmp_path / "elbow.png", tmp_path / "tiny.cfg"
+    args = [
+        "anchors",
+        str(bccd),
+        "--cfg",
+        "yolov3-tiny",
+        "--plot",
+        str(plot),
+        "--write-cfg",
+        str(cfg),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "units: pixels of a 416x416 input" in out and "k=6" in out
+    assert "mean IoU, yolov3-tiny.cfg anchors" in out
+    assert plot.stat().st_size > 1000
+    config = load_cfg(cfg)
+    assert all(h.classes == 3 and h.num == 6 for h in config.heads)
+
+
+def test_write_cfg_needs_cfg(bccd, tmp_path, capsys):
+    assert main(["anchors", str(bccd), "--write-cfg", str(tmp_path / "x.cfg")]) == 2
+    assert "--write-cfg needs --cfg" in capsys.readouterr().err
