@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from darkyolo.darknet.weights import load_darknet_weights
+from darkyolo.errors import DarkyoloError, WeightsError
+from darkyolo.export import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    check_onnx,
+    export_onnx,
+    export_weights,
+    onnx_bytes,
+    onnx_metadata,
+    onnx_session,
+)
+from darkyolo.models.darknet import load_model
+
+pytest.importorskip("onnxruntime")
+
+
+def randomized(cfg: str, size: int, seed: int = 0):
+    """A model with random kernels and non-trivial batch-norm statistics (folding matters)."""
+    model = load_model(cfg)
+    model.set_input_size(size, size)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.conv_layers():
+            weight = layer.conv.weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) / weight[0].numel() ** 0.5)
+            if layer.bn is not None:
+                n = layer.bn.num_features
+                layer.bn.weight.copy_(0.5 + torch.rand(n, generator=generator))
+                layer.bn.bias.copy_(0.2 * torch.randn(n, generator=generator))
+                layer.bn.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
+                layer.bn.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
+            else:
+                layer.conv.bias.copy_(0.1 * torch.randn(layer.conv.bias.shape, generator=generator))
+    return model
+
+
+@pytest.mark.parametrize("cfg", ["yolov3-tiny", "yolov2-tiny"])
+def test_onnx_matches_pytorch_with_dynamic_batch_and_size(cfg, tmp_path):
+    model = randomized(cfg, 96)
+    path = export_onnx(model, tmp_path / f"{cfg}.onnx", names=[f"c{k}" for k in range(80)])
+    # default check: batch 1 at 96x96, batch 2 at 64x128 (neither traced)
+    assert check_onnx(model, path) <= 1e-4
+    assert check_onnx(model, path, [(3, 160, 96)]) <= 1e-4
+    meta = onnx_metadata(onnx_session(path))
+    assert meta["num_classes"] == "80" and meta["stride"] == "32"
+    assert (meta["input_height"], meta["input_width"]) == ("96", "96")
+    # the caller's model is left unfused
+    assert all(layer.bn is not None for layer in model.conv_layers() if layer.conv.bias is None)
+
+
+def test_yolov2_reorg_and_region_export(tmp_path):
+    model = randomized("yolov2-voc", 64)
+    data = onnx_bytes(model)
+    assert check_onnx(model, data, [(1, 64, 64), (2, 96, 128)]) <= 1e-4
+
+
+def test_onnx_output_layout():
+    model = randomized("yolov3-tiny", 64)
+    session = onnx_session(onnx_bytes(model))
+    x = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+    # two heads at strides 32 and 16, three anchors each
+    assert out.shape == (2, 3 * (2 * 3 + 4 * 6), 85)
+    assert np.all((out[..., 4:] >= 0) & (out[..., 4:] <= 1))
+
+
+def test_size_must_fit_the_stride():
+    model = randomized("yolov3-tiny", 64)
+    with pytest.raises(DarkyoloError, match="stride"):
+        onnx_bytes(model, (100, 96))
+
+
+def test_export_weights_round_trip(tmp_path):
+    model = randomized("yolov3-tiny", 64)
+    path = export_weights(model, tmp_path / "out.weights")
+    again = load_model("yolov3-tiny")
+    assert load_darknet_weights(again, path) == len(again.conv_layers())
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(WeightsError, match="folded"):
+        export_weights(model.fuse(), tmp_path / "fused.weights")
