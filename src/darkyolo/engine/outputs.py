@@ -1,0 +1,210 @@
+"""Writing detection results: run folders, annotated pictures and videos, YOLO txt, COCO results JSON.
+
+Formats (boxes are xyxy pixels inside the code; converted here, at the edge):
+
+* YOLO txt, one line per box: ``class cx cy w h confidence``, centre and size normalised by the
+  picture's width and height;
+* COCO results JSON: a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` with
+  ``bbox`` in pixels; ``image_id`` is the file stem as an int when it is all digits (COCO's own file
+  names), else the stem; ``category_id`` is COCO's id for a model with the 80 COCO classes, else
+  ``label + 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from darkyolo.data.images import video_info
+from darkyolo.engine.predictor import Prediction
+from darkyolo.errors import DataError
+from darkyolo.viz.draw import draw_detections
+
+#: COCO's category ids of the 80 detection classes, in the order of ``coco.names``.
+COCO80_TO_91: tuple[int, ...] = (
+    *range(1, 12),
+    *range(13, 26),
+    27,
+    28,
+    *range(31, 45),
+    *range(46, 66),
+    67,
+    70,
+    *range(72, 83),
+    *range(84, 91),
+)
+
+_WRITABLE = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def new_run_dir(
+    root: str | Path = "runs/detect", name: str = "exp", exist_ok: bool = False
+) -> Path:
+    """``root/name``, or the first free ``root/name2``, ``root/name3``... (created)."""
+    root = Path(root)
+    path = root / name
+    if not exist_ok:
+        number = 2
+        while path.exists():
+            path = root / f"{name}{number}"
+            number += 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def yolo_lines(prediction: Prediction) -> list[str]:
+    """``class cx cy w h conf`` lines, normalised to the picture's size."""
+    h, w = prediction.image_hw
+    lines = []
+    for (x1, y1, x2, y2), score, label in zip(
+        prediction.boxes, prediction.scores, prediction.labels
+    ):
+        cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
+        bw, bh = (x2 - x1) / w, (y2 - y1) / h
+        lines.append(f"{int(label)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f} {score:.5f}")
+    return lines
+
+
+def coco_category_ids(names: Sequence[str]) -> list[int]:
+    """COCO category id per class index: COCO's ids for the 80 COCO classes, else ``k + 1``."""
+    from darkyolo.darknet.cfg import bundled_names_file
+
+    coco = [n.strip() for n in bundled_names_file("coco").read_text().splitlines() if n.strip()]
+    if list(names) == coco:
+        return list(COCO80_TO_91)
+    return [k + 1 for k in range(len(names))]
+
+
+def coco_image_id(source: str, frame: int | None = None) -> int | str:
+    """The results-JSON ``image_id`` for a picture: the stem as an int if all digits, else the stem
+    (``stem_frame`` for a video frame)."""
+    stem = Path(source).stem
+    if frame is not None:
+        return f"{stem}_{frame}"
+    return int(stem) if re.fullmatch(r"\d+", stem) else stem
+
+
+def coco_results(prediction: Prediction, category_ids: Sequence[int]) -> list[dict]:
+    """The COCO results-format records of one picture."""
+    image_id = coco_image_id(prediction.source, prediction.frame)
+    records = []
+    for (x1, y1, x2, y2), score, label in zip(
+        prediction.boxes, prediction.scores, prediction.labels
+    ):
+        records.append(
+            {
+                "image_id": image_id,
+                "category_id": int(category_ids[int(label)]),
+                "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
+                "score": round(float(score), 5),
+            }
+        )
+    return records
+
+
+class ResultWriter:
+    """Writes what a detect run produces into ``run_dir``.
+
+    * pictures with boxes drawn (same file name; a repeated name gets ``_2``, ``_3``...), videos as
+      annotated ``.mp4`` files (``save_images``);
+    * ``labels/<stem>.txt`` (``<stem>_<frame>.txt`` for video frames) in YOLO format with a
+      confidence column (``save_txt``); a picture with no detections gets an empty file;
+    * ``predictions.json`` in COCO results format (``save_json``), written by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        names: Sequence[str],
+        *,
+        save_images: bool = True,
+        save_txt: bool = False,
+        save_json: bool = False,
+        line_width: int | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.names = list(names)
+        self.save_images, self.save_txt, self.save_json = save_images, save_txt, save_json
+        self.line_width = line_width
+        self.category_ids = coco_category_ids(self.names)
+        self.records: list[dict] = []
+        self._used: dict[str, str] = {}  # source -> output stem
+        self._taken: set[str] = set()
+        self._videos: dict[str, cv2.VideoWriter] = {}
+        self.written: list[Path] = []
+        if save_txt:
+            (self.run_dir / "labels").mkdir(parents=True, exist_ok=True)
+
+    def _stem(self, source: str) -> str:
+        if source not in self._used:
+            stem = Path(source).stem or "image"
+            candidate, number = stem, 2
+            while candidate in self._taken:
+                candidate = f"{stem}_{number}"
+                number += 1
+            self._taken.add(candidate)
+            self._used[source] = candidate
+        return self._used[source]
+
+    def write(self, prediction: Prediction) -> None:
+        """Write one picture's (or video frame's) results."""
+        stem = self._stem(prediction.source)
+        if self.save_images:
+            if prediction.image is None:
+                raise ValueError("the prediction carries no image to draw on (keep_images=True)")
+            drawn = draw_detections(
+                prediction.image,
+                prediction.boxes,
+                prediction.labels,
+                prediction.scores,
+                self.names,
+                self.line_width,
+            )
+            if prediction.frame is None:
+                self._write_picture(prediction.source, stem, drawn)
+            else:
+                self._write_frame(prediction.source, stem, drawn)
+        if self.save_txt:
+            name = stem if prediction.frame is None else f"{stem}_{prediction.frame}"
+            lines = yolo_lines(prediction)
+            path = self.run_dir / "labels" / f"{name}.txt"
+            path.write_text("".join(line + "\n" for line in lines))
+        if self.save_json:
+            self.records.extend(coco_results(prediction, self.category_ids))
+
+    def _write_picture(self, source: str, stem: str, rgb: np.ndarray) -> None:
+        suffix = Path(source).suffix.lower()
+        suffix = suffix if suffix in _WRITABLE else ".png"
+        path = self.run_dir / f"{stem}{suffix}"
+        if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
+            raise DataError("OpenCV could not write the annotated picture", str(path))
+        self.written.append(path)
+
+    def _write_frame(self, source: str, stem: str, rgb: np.ndarray) -> None:
+        writer = self._videos.get(source)
+        if writer is None:
+            fps = video_info(source).fps or 25.0
+            path = self.run_dir / f"{stem}.mp4"
+            h, w = rgb.shape[:2]
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            if not writer.isOpened():
+                raise DataError("OpenCV could not open a video writer", str(path))
+            self._videos[source] = writer
+            self.written.append(path)
+        writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+
+    def close(self) -> Path | None:
+        """Finish videos and write the JSON; returns the JSON's path when one was asked for."""
+        for writer in self._videos.values():
+            writer.release()
+        self._videos.clear()
+        if not self.save_json:
+            return None
+        path = self.run_dir / "predictions.json"
+        path.write_text(json.dumps(self.records))
+        return path

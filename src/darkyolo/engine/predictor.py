@@ -1,0 +1,482 @@
+"""Batched inference: pictures, folders, globs, image lists and videos in, boxes in original pixels out.
+
+The way through: read (a worker thread reads and letterboxes ahead of the network) -> batch
+``[B, H, W, 3]`` float 0..1 -> backend -> decoded rows ``[B, N, 5+C]`` -> :func:`postprocess` ->
+boxes mapped back through each picture's letterbox.
+
+Backends: ``torch`` (batch norm folded, channels-last, ``inference_mode``; optionally
+``torch.compile``) and ``onnxruntime`` (an exported ``.onnx`` file, or the model exported in
+memory when given a cfg and weights).
+
+>>> detector = Detector("yolov3", "yolov3.weights")                # doctest: +SKIP
+>>> result = detector.predict("dog.jpg")[0]                        # doctest: +SKIP
+>>> result.boxes, result.scores, result.labels, result.label_names  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from darkyolo.darknet.cfg import bundled_names_file
+from darkyolo.data.images import (
+    MAX_PIXELS,
+    collect_sources,
+    iter_video_frames,
+    read_image,
+)
+from darkyolo.data.letterbox import Letterbox, letterbox
+from darkyolo.errors import DarkyoloError, DataError
+from darkyolo.models.darknet import Darknet, load_model
+from darkyolo.postprocess import Detections, postprocess, scale_to_original
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+# --------------------------------------------------------------------------- class names
+
+
+def read_names(path: str | Path) -> list[str]:
+    """A ``.names`` file: one class name a line (blank lines ignored)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read the class names: {error}", str(path)) from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def class_names(num_classes: int, names: str | Path | Sequence[str] | None = None) -> list[str]:
+    """Names for ``num_classes`` classes: from ``names`` (a file or a list) if given, else the
+    bundled COCO (80) or VOC (20) list by count, else ``"class N"``."""
+    if names is not None:
+        given = read_names(names) if isinstance(names, (str, Path)) else [str(n) for n in names]
+        if len(given) != num_classes:
+            where = str(names) if isinstance(names, (str, Path)) else None
+            raise DataError(f"{len(given)} class names for a model of {num_classes} classes", where)
+        return given
+    for bundled in ("coco", "voc"):
+        listed = read_names(bundled_names_file(bundled))
+        if len(listed) == num_classes:
+            return listed
+    return [f"class {k}" for k in range(num_classes)]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Prediction:
+    """One picture's detections, in its original pixels.
+
+    ``boxes``: float32 ``[K, 4]`` xyxy; ``scores``: float32 ``[K]``; ``labels``: int64 ``[K]``,
+    highest score first. ``source`` is the file; ``frame`` the index for a video frame.
+    ``image`` (RGB uint8) is kept only when the caller asked for it (to draw on).
+    """
+
+    source: str
+    image_hw: tuple[int, int]
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    names: Sequence[str]
+    frame: int | None = None
+    image: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [_name(self.names, int(k)) for k in self.labels]
+
+    def counts(self) -> str:
+        """``"2 dog, 1 person"`` (most frequent first), or ``"no detections"``."""
+        if not len(self):
+            return "no detections"
+        found, counts = np.unique(self.labels, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        return ", ".join(f"{counts[i]} {_name(self.names, int(found[i]))}" for i in order)
+
+    @property
+    def name(self) -> str:
+        """``dog.jpg``, or ``clip.mp4#12`` for a video frame."""
+        base = Path(self.source).name
+        return base if self.frame is None else f"{base}#{self.frame}"
+
+
+def _name(names: Sequence[str], label: int) -> str:
+    return names[label] if 0 <= label < len(names) else f"class {label}"
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A source that could not be read; the run goes on."""
+
+    source: str
+    message: str
+
+
+@dataclass
+class Timings:
+    """Seconds spent (summed over pictures): reading + letterbox, network, post-processing."""
+
+    images: int = 0
+    read: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+
+    def per_image_ms(self) -> dict[str, float]:
+        n = max(1, self.images)
+        return {
+            "read": 1000 * self.read / n,
+            "inference": 1000 * self.inference / n,
+            "postprocess": 1000 * self.postprocess / n,
+        }
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class TorchBackend:
+    """PyTorch inference: BN folded, channels-last, ``inference_mode``, optional ``torch.compile``.
+
+    ``model`` is copied before folding, so the caller's network is left as it was.
+    With ``compile`` every batch is padded to ``batch_size`` (a new shape would recompile).
+    """
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: Darknet,
+        device: str | torch.device = "cpu",
+        *,
+        channels_last: bool = True,
+        compile: bool = False,
+        batch_size: int | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        net = copy.deepcopy(model).eval().fuse().to(self.device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.model = net
+        self.channels_last = channels_last
+        self.num_classes = net.num_classes
+        self.stride = net.stride
+        self.input_size = net.input_size
+        self.pad_to = batch_size if compile else None
+        self._run: Callable[[Tensor], Tensor] = net
+        if compile:
+            self._run = torch.compile(net, options={"freezing": True})
+
+    def __call__(self, batch: np.ndarray) -> Tensor:
+        """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]`` (CPU tensor)."""
+        n = batch.shape[0]
+        if self.pad_to and n < self.pad_to:
+            pad = np.zeros((self.pad_to - n, *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, pad])
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # channels-last view
+        if not self.channels_last:
+            x = x.contiguous()
+        with torch.inference_mode():
+            out = self._run(x)
+        return out[:n].float().cpu()
+
+
+class OnnxBackend:
+    """ONNX Runtime (CPU) inference over a darkyolo ONNX export (see :mod:`darkyolo.export`)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, source: str | Path | bytes, threads: int | None = None) -> None:
+        from darkyolo.export import INPUT_NAME, OUTPUT_NAME, onnx_metadata, onnx_session
+
+        self.session = onnx_session(source, threads)
+        self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
+        meta = onnx_metadata(self.session)
+        where = "<memory>" if isinstance(source, bytes) else str(source)
+        if meta.get("producer") != "darkyolo":
+            raise DarkyoloError(f"{where}: not a darkyolo ONNX export (no darkyolo metadata)")
+        self.num_classes = int(meta["num_classes"])
+        self.stride = int(meta["stride"])
+        self.input_size = (int(meta["input_height"]), int(meta["input_width"]))
+        self.names: list[str] | None = None
+        if "names" in meta:
+            import json
+
+            self.names = list(json.loads(meta["names"]))
+
+    def __call__(self, batch: np.ndarray) -> Tensor:
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        out = self.session.run([self.output_name], {self.input_name: x})[0]
+        return torch.from_numpy(out)
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+@dataclass
+class _Item:
+    source: str
+    frame: int | None
+    image: np.ndarray
+    network_image: np.ndarray
+    box: Letterbox
+
+
+def _prepare(
+    source: str, frame: int | None, image: np.ndarray | None, hw: tuple[int, int], max_pixels: int
+) -> _Item:
+    if image is None:
+        image = read_image(source, max_pixels)
+    net_image, box = letterbox(image, hw)
+    return _Item(source, frame, image, net_image, box)
+
+
+class Detector:
+    """Detect objects in pictures with a Darknet model.
+
+    Args:
+        model: a bundled cfg name (``"yolov3"``), a ``.cfg`` path, a built :class:`Darknet`, or an
+            ``.onnx`` file from ``darkyolo export`` (then ``weights`` is not needed).
+        weights: ``.weights`` / checkpoint for the cfg, or an ``.onnx`` file.
+        backend: ``"torch"`` or ``"onnxruntime"`` (a cfg + weights is exported in memory).
+        img_size: network input ``(h, w)`` or one side; default the cfg's. Multiple of the stride.
+        conf, iou, max_det, classes, multi_label: see :func:`darkyolo.postprocess.postprocess`.
+        names: a ``.names`` file or list; default by class count (COCO, VOC, else ``class N``).
+        device: torch device (the torch backend).
+        threads: CPU threads for the network (default: the library's own choice).
+        compile: ``torch.compile`` the network (worth it only for long runs: each new shape compiles).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Darknet = "yolov3",
+        weights: str | Path | None = None,
+        *,
+        backend: str = "torch",
+        img_size: int | tuple[int, int] | None = None,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        max_det: int = 300,
+        classes: Sequence[int] | None = None,
+        multi_label: bool = False,
+        names: str | Path | Sequence[str] | None = None,
+        device: str | torch.device = "cpu",
+        threads: int | None = None,
+        compile: bool = False,
+        batch_size: int = 8,
+        max_pixels: int = MAX_PIXELS,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise DarkyoloError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise DarkyoloError(f"conf and iou must lie in 0..1 (got conf={conf}, iou={iou})")
+        if batch_size < 1:
+            raise DarkyoloError(f"batch size must be at least 1, got {batch_size}")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.classes = None if classes is None else [int(c) for c in classes]
+        self.multi_label = multi_label
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.timings = Timings()
+
+        onnx_file = next(
+            (Path(p) for p in (model, weights) if isinstance(p, (str, Path)) and _is_onnx(p)),
+            None,
+        )
+        embedded_names: list[str] | None = None
+        if onnx_file is not None:
+            self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
+            embedded_names = self.backend.names
+        else:
+            net = model if isinstance(model, Darknet) else load_model(model, weights)
+            if backend == "onnxruntime":
+                from darkyolo.export import onnx_bytes
+
+                self.backend = OnnxBackend(onnx_bytes(net), threads)
+            else:
+                self.backend = TorchBackend(net, device, compile=compile, batch_size=batch_size)
+        self.num_classes = self.backend.num_classes
+        self.stride = self.backend.stride
+        self.names = class_names(self.num_classes, names if names is not None else embedded_names)
+        self.input_hw = self._input_hw(img_size)
+        if self.classes is not None:
+            bad = [c for c in self.classes if not 0 <= c < self.num_classes]
+            if bad:
+                raise DarkyoloError(f"--classes {bad} outside 0..{self.num_classes - 1}")
+
+    def _input_hw(self, img_size: int | Sequence[int] | None) -> tuple[int, int]:
+        if img_size is None:
+            return tuple(self.backend.input_size)  # type: ignore[return-value]
+        sides = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
+        if len(sides) == 1:
+            sides = sides * 2
+        h, w = (int(s) for s in sides)
+        if h < self.stride or w < self.stride or h % self.stride or w % self.stride:
+            raise DarkyoloError(
+                f"image size {h}x{w} must be a positive multiple of the network stride {self.stride}"
+            )
+        return h, w
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    # ---- core
+
+    def _detect_batch(self, items: list[_Item], keep_images: bool) -> list[Prediction]:
+        t0 = time.perf_counter()
+        batch = np.stack([item.network_image for item in items])
+        rows = self.backend(batch)
+        t1 = time.perf_counter()
+        found = postprocess(
+            rows,
+            self.input_hw,
+            self.conf,
+            self.iou,
+            self.max_det,
+            self.classes,
+            self.multi_label,
+        )
+        found = scale_to_original(found, [item.box for item in items])
+        results = [self._prediction(item, det, keep_images) for item, det in zip(items, found)]
+        t2 = time.perf_counter()
+        self.timings.images += len(items)
+        self.timings.inference += t1 - t0
+        self.timings.postprocess += t2 - t1
+        return results
+
+    def _prediction(self, item: _Item, det: Detections, keep_image: bool) -> Prediction:
+        return Prediction(
+            source=item.source,
+            image_hw=item.box.original_hw,
+            boxes=det.boxes.numpy().astype(np.float32),
+            scores=det.scores.numpy().astype(np.float32),
+            labels=det.labels.numpy().astype(np.int64),
+            names=self.names,
+            frame=item.frame,
+            image=item.image if keep_image else None,
+        )
+
+    def predict(
+        self, images: str | Path | np.ndarray | Sequence[str | Path | np.ndarray]
+    ) -> list[Prediction]:
+        """Detect in one picture or a list: file paths, or RGB uint8 ``[H, W, 3]`` arrays.
+
+        Returns one :class:`Prediction` per picture, in order. A file that cannot be read raises
+        :class:`DataError` (use :meth:`stream` to carry on past bad files).
+        """
+        if isinstance(images, (str, Path, np.ndarray)):
+            images = [images]
+        results: list[Prediction] = []
+        for start in range(0, len(images), self.batch_size):
+            items = []
+            t0 = time.perf_counter()
+            for k, entry in enumerate(images[start : start + self.batch_size]):
+                if isinstance(entry, np.ndarray):
+                    _check_array(entry, start + k)
+                    items.append(_prepare(f"<array {start + k}>", None, entry, self.input_hw, 0))
+                else:
+                    items.append(_prepare(str(entry), None, None, self.input_hw, self.max_pixels))
+            self.timings.read += time.perf_counter() - t0
+            results.extend(self._detect_batch(items, keep_images=False))
+        return results
+
+    def stream(
+        self,
+        sources: Iterable[str | Path],
+        *,
+        keep_images: bool = False,
+        video_stride: int = 1,
+        recursive: bool = False,
+        workers: int = 2,
+    ) -> Iterator[Prediction | ReadFailure]:
+        """Detect over sources (files, folders, globs, ``.txt`` lists, videos), batch by batch.
+
+        Yields a :class:`Prediction` per picture or video frame, and a :class:`ReadFailure` for
+        each source that matched nothing or could not be read; the run goes on past failures.
+        Reading and letterboxing run ``workers`` pictures ahead of the network in threads.
+        """
+        found = collect_sources(sources, recursive=recursive)
+        for missing in found.missing:
+            yield ReadFailure(missing.split(" (")[0], missing)
+        jobs = self._jobs(found.images, found.videos, video_stride)
+        lookahead = max(2, 2 * self.batch_size)
+        pending: deque[tuple[str, Future[_Item]]] = deque()
+        batch: list[_Item] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+
+            def refill() -> None:
+                while len(pending) < lookahead:
+                    job = next(jobs, None)
+                    if job is None:
+                        return
+                    source, make = job
+                    pending.append((source, pool.submit(make)))
+
+            refill()
+            while pending:
+                source, future = pending.popleft()
+                t0 = time.perf_counter()
+                try:
+                    item = future.result()
+                except DarkyoloError as error:
+                    yield ReadFailure(source, str(error))
+                    refill()
+                    continue
+                finally:
+                    self.timings.read += time.perf_counter() - t0
+                refill()
+                batch.append(item)
+                if len(batch) == self.batch_size:
+                    yield from self._detect_batch(batch, keep_images)
+                    batch = []
+            if batch:
+                yield from self._detect_batch(batch, keep_images)
+
+    def _jobs(
+        self, images: list[Path], videos: list[Path], video_stride: int
+    ) -> Iterator[tuple[str, Callable[[], _Item]]]:
+        hw, limit = self.input_hw, self.max_pixels
+        for path in images:
+            yield str(path), (lambda p=str(path): _prepare(p, None, None, hw, limit))
+        for path in videos:
+            try:
+                frames = iter_video_frames(path, video_stride, limit)
+                for index, frame in frames:
+                    yield (
+                        str(path),
+                        lambda p=str(path), i=index, f=frame: _prepare(p, i, f, hw, limit),
+                    )
+            except DataError as error:
+                message = str(error)
+                yield str(path), (lambda m=message: _raise(m))
+
+
+def _raise(message: str) -> _Item:
+    raise DataError(message)
+
+
+def _is_onnx(path: str | Path) -> bool:
+    return str(path).lower().endswith(".onnx")
+
+
+def _check_array(image: Any, index: int) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(
+            f"picture {index}: expected an RGB uint8 [H, W, 3] array, got "
+            f"{image.dtype} {tuple(image.shape)}"
+        )
