@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +101,8 @@ class ConvertReport:
     examples: dict[str, list[str]] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
 
-    def add(self, kind: str, count: int, examples: list[str] = ()) -> None:  # type: ignore[assignment]
+    def add(self, kind: str, count: int, examples: Sequence[str] = ()) -> None:
+        """Count ``count`` findings of ``kind``; keep the first examples."""
         self.counts[kind] = self.counts.get(kind, 0) + count
         kept = self.examples.setdefault(kind, [])
         kept.extend(examples[: MAX_EXAMPLES - len(kept)])
