@@ -1,0 +1,131 @@
+"""``darkyolo detect SOURCE... --model NAME_OR_CFG --weights FILE``: boxes on pictures and videos."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from darkyolo.errors import DarkyoloError
+
+HELP = "detect objects in pictures, folders, globs, image lists or videos"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="picture, folder, glob ('pics/*.jpg'), video file, or .txt list of pictures",
+    )
+    parser.add_argument(
+        "--model", default="yolov3", help="bundled cfg name, .cfg path, or .onnx export"
+    )
+    parser.add_argument("--weights", help=".weights, checkpoint (.pt) or .onnx file")
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        nargs="+",
+        metavar="SIDE",
+        help="network input: one side, or height and width (multiples of 32; default: the cfg's)",
+    )
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    parser.add_argument("--max-det", type=int, default=300, help="detections per picture at most")
+    parser.add_argument("--classes", type=int, nargs="+", help="keep only these class indices")
+    parser.add_argument("--batch", type=int, default=1, help="pictures per network call")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference engine"
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads for the network")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the network (pays off on long runs)"
+    )
+    parser.add_argument("--names", type=Path, help=".names file (default: COCO/VOC by count)")
+    parser.add_argument("--project", type=Path, default=Path("runs/detect"), help="output root")
+    parser.add_argument("--name", default="exp", help="run folder name (default exp, exp2, ...)")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse --name if it exists")
+    parser.add_argument("--save-txt", action="store_true", help="YOLO txt with a confidence column")
+    parser.add_argument("--save-json", action="store_true", help="COCO results-format JSON")
+    parser.add_argument("--nosave", action="store_true", help="do not write annotated pictures")
+    parser.add_argument("--line-width", type=int, help="box line width in pixels (default: auto)")
+    parser.add_argument("--vid-stride", type=int, default=1, help="use every Nth video frame")
+    parser.add_argument("--recursive", action="store_true", help="look in sub-folders too")
+    parser.add_argument("--verbose", "-v", action="store_true", help="one line per picture")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from darkyolo.data.images import collect_sources
+    from darkyolo.engine.outputs import ResultWriter, new_run_dir
+    from darkyolo.engine.predictor import Detector, ReadFailure
+
+    detector = Detector(
+        args.model,
+        args.weights,
+        backend=args.backend,
+        img_size=args.img_size,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        classes=args.classes,
+        names=args.names,
+        device=args.device,
+        threads=args.threads,
+        compile=args.compile,
+        batch_size=args.batch,
+    )
+    expected = len(collect_sources(args.sources, recursive=args.recursive).images) or None
+    run_dir = new_run_dir(args.project, args.name, args.exist_ok)
+    writer = ResultWriter(
+        run_dir,
+        detector.names,
+        save_images=not args.nosave,
+        save_txt=args.save_txt,
+        save_json=args.save_json,
+        line_width=args.line_width,
+    )
+    failures: list[ReadFailure] = []
+    done = boxes = 0
+    stream = detector.stream(
+        args.sources,
+        keep_images=not args.nosave,
+        video_stride=args.vid_stride,
+        recursive=args.recursive,
+    )
+    with tqdm(total=expected, unit="img", desc="detect", file=sys.stderr, leave=False) as bar:
+        for result in stream:
+            if isinstance(result, ReadFailure):
+                failures.append(result)
+                bar.write(f"skipped {result.message}", file=sys.stderr)
+                continue
+            writer.write(result)
+            done += 1
+            boxes += len(result)
+            bar.update(1)
+            if args.verbose:
+                h, w = result.image_hw
+                bar.write(f"{result.name} ({w}x{h}): {result.counts()}")
+    json_path = writer.close()
+
+    ms = detector.timings.per_image_ms()
+    h, w = detector.input_hw
+    print(
+        f"{done} pictures, {boxes} boxes; per picture {ms['read']:.1f} ms waiting for reads, "
+        f"{ms['inference']:.1f} ms network ({detector.backend_name}, {w}x{h}, batch {args.batch}), "
+        f"{ms['postprocess']:.1f} ms post-processing"
+    )
+    print(f"results in {run_dir}" + (f" (COCO results: {json_path.name})" if json_path else ""))
+    if failures:
+        print(f"{len(failures)} sources could not be read:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure.message}", file=sys.stderr)
+    if done == 0:
+        raise DarkyoloError(
+            f"nothing could be read from {len(args.sources)} source(s); see the list above"
+            if failures
+            else "the sources hold no pictures or video frames"
+        )
+    return 0
