@@ -9,7 +9,6 @@ and, when given, ``names`` (JSON), so a runtime needs nothing else.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import warnings
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from darkyolo.darknet.weights import save_darknet_weights
+from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.models.darknet import Darknet
 
@@ -29,7 +29,7 @@ DEFAULT_OPSET = 17
 
 
 def _export_graph(model: Darknet, input_hw: tuple[int, int], opset: int, dynamic: bool) -> bytes:
-    net = copy.deepcopy(model).cpu().float().eval().fuse()
+    net = inference_copy(model, in_place=False).cpu().float()
     example = torch.rand(1, 3, *input_hw)
     axes = (
         {

@@ -15,7 +15,6 @@ memory when given a cfg and weights).
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +35,7 @@ from darkyolo.data.images import (
     read_image,
 )
 from darkyolo.data.letterbox import Letterbox, letterbox
+from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, DataError
 from darkyolo.models.darknet import Darknet, load_model
 from darkyolo.postprocess import Detections, postprocess, scale_to_original
@@ -148,9 +148,10 @@ class Timings:
 
 
 class TorchBackend:
-    """PyTorch inference: BN folded, channels-last, ``inference_mode``, optional ``torch.compile``.
+    """PyTorch inference: an :func:`inference_copy` of the model (BN folded, cheaper pools, in-place
+    activations; the caller's network is left as it was), channels-last, ``inference_mode``,
+    optionally ``torch.compile``.
 
-    ``model`` is copied before folding, so the caller's network is left as it was.
     With ``compile`` every batch is padded to ``batch_size`` (a new shape would recompile).
     """
 
@@ -166,7 +167,7 @@ class TorchBackend:
         batch_size: int | None = None,
     ) -> None:
         self.device = torch.device(device)
-        net = copy.deepcopy(model).eval().fuse().to(self.device)
+        net = inference_copy(model).to(self.device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model = net

@@ -1,0 +1,306 @@
+"""CPU inference speed: darkyolo (PyTorch, ONNX Runtime) beside OpenCV's Darknet importer.
+
+Run: ``python benchmarks/cpu_latency.py`` (about 3 minutes on 2 cores). Options: ``--models``,
+``--size``, ``--threads``, ``--rounds``, ``--compile`` (adds torch.compile, which compiles once per
+shape), ``--ablation`` (one model's speed step by step: plain, BN folded, channels-last, ...),
+``--markdown FILE`` (append the tables).
+
+Every engine gets the same random Darknet ``.weights`` (no pretrained weights offline; speed does
+not depend on the values), the same thread count, and the same 768x576 picture. A measurement is
+one picture (batch 1) or eight (batch 8) from uint8 pixels to the network's output rows: OpenCV
+``blobFromImage(s)`` + ``forward``; darkyolo letterbox + network + decode. NMS is left out of both.
+Engines are measured in turns (round-robin), so load from other processes falls on all alike;
+the tables give medians and ratios to OpenCV measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from darkyolo.darknet.cfg import resolve_cfg_path
+from darkyolo.darknet.weights import save_darknet_weights
+from darkyolo.data.letterbox import letterbox
+from darkyolo.engine.predictor import OnnxBackend, TorchBackend
+from darkyolo.export import onnx_bytes
+from darkyolo.models.darknet import infer_shapes, load_model
+
+Runner = Callable[[list[np.ndarray]], object]
+
+
+def random_weights(cfg: str, path: Path, seed: int = 0) -> None:
+    """Write seeded random kernels and batch-norm statistics for ``cfg`` as a .weights file."""
+    model = load_model(cfg)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.conv_layers():
+            weight = layer.conv.weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) / weight[0].numel() ** 0.5)
+            if layer.bn is not None:
+                n = layer.bn.num_features
+                layer.bn.weight.copy_(0.5 + torch.rand(n, generator=generator))
+                layer.bn.bias.copy_(0.1 * torch.randn(n, generator=generator))
+                layer.bn.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
+                layer.bn.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
+            else:
+                layer.conv.bias.copy_(0.1 * torch.randn(layer.conv.bias.shape, generator=generator))
+    save_darknet_weights(model, path)
+
+
+def gflops(cfg: str, size: int) -> float:
+    """Convolution FLOPs of one picture (2 per multiply-add), in G."""
+    model = load_model(cfg)
+    return sum(s.flops for s in infer_shapes(model.config, size, size)) / 1e9
+
+
+def matmul_peak(threads: int) -> dict[str, float]:
+    """Single-precision matmul GFLOP/s (n = 4096) in PyTorch and in ONNX Runtime (MLAS)."""
+    n = 4096
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    peaks = {}
+    best = min(_time(lambda: a @ b, 1, 5))
+    peaks["torch.mm"] = 2 * n**3 / best / 1e9
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        spec = [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "AB"]
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["A", "B"], ["C"])],
+            "mm",
+            spec,
+            [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])],
+        )
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(proto.SerializeToString(), options)
+        feeds = {"A": a.numpy(), "B": b.numpy()}
+        best = min(_time(lambda: session.run(None, feeds), 1, 5))
+        peaks["onnxruntime MatMul"] = 2 * n**3 / best / 1e9
+    except ImportError:
+        pass
+    return peaks
+
+
+def _time(fn: Callable[[], object], warmup: int, reps: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def opencv_runner(cfg: str, weights: Path, size: int) -> Runner:
+    net = cv2.dnn.readNetFromDarknet(str(resolve_cfg_path(cfg)), str(weights))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    outputs = net.getUnconnectedOutLayersNames()
+
+    def run(images: list[np.ndarray]) -> object:
+        blob = cv2.dnn.blobFromImages(images, 1 / 255, (size, size), swapRB=True, crop=False)
+        net.setInput(blob)
+        return net.forward(outputs)
+
+    return run
+
+
+def darkyolo_runner(backend: TorchBackend | OnnxBackend, size: int) -> Runner:
+    def run(images: list[np.ndarray]) -> object:
+        rgb = [image[:, :, ::-1] for image in images]  # the same BGR pixels OpenCV gets
+        batch = np.stack([letterbox(image, (size, size))[0] for image in rgb])
+        return backend(batch)
+
+    return run
+
+
+def measure(runners: dict[str, Runner], images: list[np.ndarray], rounds: int) -> dict[str, float]:
+    """Median seconds per call for each runner, measured in turns after one warm-up call each."""
+    for run in runners.values():
+        run(images)
+        run(images)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(images)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def build_runners(
+    cfg: str, weights: Path, size: int, threads: int, compile: bool
+) -> tuple[dict[str, Runner], dict[str, float]]:
+    """OpenCV and darkyolo runners for one model; also the seconds each took to set up."""
+    setup: dict[str, float] = {}
+    runners: dict[str, Runner] = {}
+    start = time.perf_counter()
+    runners["OpenCV"] = opencv_runner(cfg, weights, size)
+    setup["OpenCV"] = time.perf_counter() - start
+    model = load_model(cfg, weights)
+    model.set_input_size(size, size)
+    start = time.perf_counter()
+    runners["darkyolo torch"] = darkyolo_runner(TorchBackend(model), size)
+    setup["darkyolo torch"] = time.perf_counter() - start
+    start = time.perf_counter()
+    runners["darkyolo onnxruntime"] = darkyolo_runner(OnnxBackend(onnx_bytes(model), threads), size)
+    setup["darkyolo onnxruntime"] = time.perf_counter() - start
+    if compile:
+        start = time.perf_counter()
+        backend = TorchBackend(model, compile=True, batch_size=1)
+        run = darkyolo_runner(backend, size)
+        run([np.zeros((576, 768, 3), np.uint8)])  # compile now, not inside the timing
+        runners["darkyolo torch.compile"] = run
+        setup["darkyolo torch.compile"] = time.perf_counter() - start
+    return runners, setup
+
+
+def ablation(cfg: str, weights: Path, size: int, threads: int, rounds: int) -> list[str]:
+    """Batch-1 network latency of one model, one speed step at a time (network only)."""
+    model = load_model(cfg, weights)
+    x = torch.rand(1, 3, size, size)
+    steps: dict[str, Callable[[], object]] = {}
+    plain = load_model(cfg, weights)
+    steps["plain eval, no_grad"] = lambda: _no_grad(plain, x)
+    steps["+ inference_mode"] = lambda: _inference(plain, x)
+    fused = load_model(cfg, weights).fuse()
+    steps["+ BN folded"] = lambda: _inference(fused, x)
+    cl = load_model(cfg, weights).fuse().to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    steps["+ channels-last"] = lambda: _inference(cl, x_cl)
+    start = time.perf_counter()
+    compiled = torch.compile(cl, options={"freezing": True})
+    _inference(compiled, x_cl)
+    compile_s = time.perf_counter() - start
+    steps[f"+ torch.compile (freezing; {compile_s:.0f} s to compile)"] = lambda: _inference(
+        compiled, x_cl
+    )
+    session = OnnxBackend(onnx_bytes(model), threads)
+    x_hwc = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+    steps["ONNX Runtime (all graph optimisations)"] = lambda: session(x_hwc)
+    medians = measure({k: (lambda _images, f=f: f()) for k, f in steps.items()}, [], rounds)
+    first = next(iter(medians.values()))
+    lines = [
+        f"### Speed steps: {cfg} at {size}, batch 1, network only ({threads} threads)",
+        "",
+        "| step | median ms | vs plain |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {v * 1000:.1f} | {v / first:.2f}x |" for k, v in medians.items()]
+    return lines
+
+
+def _no_grad(model: torch.nn.Module, x: torch.Tensor) -> object:
+    with torch.no_grad():
+        return model(x)
+
+
+def _inference(model: Callable[[torch.Tensor], object], x: torch.Tensor) -> object:
+    with torch.inference_mode():
+        return model(x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["yolov3-tiny", "yolov2", "yolov3"])
+    parser.add_argument("--size", type=int, default=416)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=15, help="timed calls per engine, batch 1")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch-rounds", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--ablation", metavar="CFG", help="only the step-by-step table for CFG")
+    parser.add_argument("--markdown", type=Path, help="append the tables to this file")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (576, 768, 3), dtype=np.uint8)
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
+        f"torch {torch.__version__}, OpenCV {cv2.__version__}"
+        + _ort_version()
+        + f"; command: python benchmarks/{Path(__file__).name} {' '.join(argv or sys.argv[1:])}",
+        "",
+    ]
+    peaks = matmul_peak(args.threads)
+    peak = max(peaks.values())
+    lines.append(
+        "Single-precision matmul peak (n=4096): "
+        + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+    )
+    lines.append("")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.ablation:
+            weights = Path(tmp) / f"{args.ablation}.weights"
+            random_weights(args.ablation, weights)
+            lines += ablation(args.ablation, weights, args.size, args.threads, args.rounds)
+            return _finish(lines, args.markdown)
+        table = [
+            f"| model | engine | batch 1 median ms | vs OpenCV | GFLOP/s | % of peak "
+            f"| batch {args.batch} img/s | vs OpenCV | setup s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for cfg in args.models:
+            weights = Path(tmp) / f"{cfg}.weights"
+            random_weights(cfg, weights)
+            work = gflops(cfg, args.size)
+            runners, setup = build_runners(cfg, weights, args.size, args.threads, args.compile)
+            single = measure(runners, [picture], args.rounds)
+            batch_runners = {k: v for k, v in runners.items() if "compile" not in k}
+            many = measure(batch_runners, [picture] * args.batch, args.batch_rounds)
+            for name in runners:
+                rate = args.batch / many[name] if name in many else float("nan")
+                base_rate = args.batch / many["OpenCV"]
+                table.append(
+                    f"| {cfg} | {name} | {single[name] * 1000:.1f} "
+                    f"| {single[name] / single['OpenCV']:.2f}x | {work / single[name]:.0f} "
+                    f"| {100 * work / single[name] / peak:.0f}% | {rate:.1f} "
+                    f"| {rate / base_rate:.2f}x | {setup[name]:.1f} |"
+                )
+            print("\n".join(table[-len(runners) :]), flush=True)
+        lines += table
+    lines += [
+        "",
+        "Ratios: latency ratio < 1 and throughput ratio > 1 mean darkyolo is faster. GFLOP/s counts "
+        "the convolutions only (2 per multiply-add) and includes pre-processing time.",
+    ]
+    return _finish(lines, args.markdown)
+
+
+def _ort_version() -> str:
+    try:
+        import onnxruntime
+
+        return f", ONNX Runtime {onnxruntime.__version__}"
+    except ImportError:
+        return ""
+
+
+def _finish(lines: list[str], markdown: Path | None) -> int:
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        with open(markdown, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
