@@ -58,7 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from darkyolo.data.images import collect_sources
     from darkyolo.engine.outputs import ResultWriter, new_run_dir
     from darkyolo.engine.predictor import Detector, ReadFailure
 
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
         batch_size=args.batch,
     )
-    expected = len(collect_sources(args.sources, recursive=args.recursive).images) or None
+    expected = _expected_count(args.sources, args.recursive, args.vid_stride)
     run_dir = new_run_dir(args.project, args.name, args.exist_ok)
     writer = ResultWriter(
         run_dir,
@@ -129,3 +128,18 @@ def run(args: argparse.Namespace) -> int:
             else "the sources hold no pictures or video frames"
         )
     return 0
+
+
+def _expected_count(sources: list[str], recursive: bool, video_stride: int) -> int | None:
+    """Pictures plus video frames the sources should give (for the progress bar)."""
+    from darkyolo.data.images import collect_sources, video_info
+
+    found = collect_sources(sources, recursive=recursive)
+    total = len(found.images)
+    for video in found.videos:
+        try:
+            frames = video_info(video).frames
+        except DarkyoloError:
+            continue  # reported when the frames are read
+        total += -(-frames // max(1, video_stride))
+    return total or None
