@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/cpu_latency.py`` (about 3 minutes on 2 cores). Options: ``--models``,
 ``--size``, ``--threads``, ``--rounds``, ``--compile`` (adds torch.compile, which compiles once per
-shape), ``--ablation`` (one model's speed step by step: plain, BN folded, channels-last, ...),
+shape), ``--no-bf16`` (drops the opt-in bfloat16 row, which is faster but not exact), ``--ablation`` (one model's speed step by step: plain, BN folded, channels-last, ...),
 ``--markdown FILE`` (append the tables).
 
 Every engine gets the same random Darknet ``.weights`` (no pretrained weights offline; speed does
@@ -36,6 +36,8 @@ from darkyolo.export import onnx_bytes
 from darkyolo.models.darknet import infer_shapes, load_model
 
 Runner = Callable[[list[np.ndarray]], object]
+#: the row of the opt-in bfloat16 mode (not exact: scores move by about 1e-2)
+BF16 = "darkyolo torch bf16 (approx.)"
 
 
 def random_weights(cfg: str, path: Path, seed: int = 0) -> None:
@@ -143,7 +145,7 @@ def measure(runners: dict[str, Runner], images: list[np.ndarray], rounds: int) -
 
 
 def build_runners(
-    cfg: str, weights: Path, size: int, threads: int, compile: bool
+    cfg: str, weights: Path, size: int, threads: int, compile: bool, bf16: bool
 ) -> tuple[dict[str, Runner], dict[str, float]]:
     """OpenCV and darkyolo runners for one model; also the seconds each took to set up."""
     setup: dict[str, float] = {}
@@ -159,6 +161,10 @@ def build_runners(
     start = time.perf_counter()
     runners["darkyolo onnxruntime"] = darkyolo_runner(OnnxBackend(onnx_bytes(model), threads), size)
     setup["darkyolo onnxruntime"] = time.perf_counter() - start
+    if bf16:
+        start = time.perf_counter()
+        runners[BF16] = darkyolo_runner(TorchBackend(model, bf16=True), size)
+        setup[BF16] = time.perf_counter() - start
     if compile:
         start = time.perf_counter()
         backend = TorchBackend(model, compile=True, batch_size=1)
@@ -223,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--batch-rounds", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument(
+        "--no-bf16", action="store_true", help="leave out the (inexact) bfloat16 torch mode"
+    )
     parser.add_argument("--ablation", metavar="CFG", help="only the step-by-step table for CFG")
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
     args = parser.parse_args(argv)
@@ -261,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             weights = Path(tmp) / f"{cfg}.weights"
             random_weights(cfg, weights)
             work = gflops(cfg, args.size)
-            runners, setup = build_runners(cfg, weights, args.size, args.threads, args.compile)
+            runners, setup = build_runners(
+                cfg, weights, args.size, args.threads, args.compile, not args.no_bf16
+            )
             single = measure(runners, [picture], args.rounds)
             batch_runners = {k: v for k, v in runners.items() if "compile" not in k}
             many = measure(batch_runners, [picture] * args.batch, args.batch_rounds)
@@ -279,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         "Ratios: latency ratio < 1 and throughput ratio > 1 mean darkyolo is faster. GFLOP/s counts "
-        "the convolutions only (2 per multiply-add) and includes pre-processing time.",
+        "the convolutions only (2 per multiply-add) and includes pre-processing time. The bf16 row "
+        "(`--bf16`) runs the convolutions in bfloat16: not exact (scores move by about 1e-2), shown "
+        "for what it buys on CPUs with AVX512-BF16; every other engine computes in float32.",
     ]
     return _finish(lines, args.markdown)
 

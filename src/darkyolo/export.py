@@ -115,14 +115,19 @@ def export_onnx(
     return path
 
 
-def onnx_session(model: str | Path | bytes, threads: int | None = None):
-    """An ONNX Runtime CPU session with all graph optimisations (``threads`` intra-op threads)."""
+def onnx_session(model: str | Path | bytes, threads: int | None = None, spin: bool = True):
+    """An ONNX Runtime CPU session with all graph optimisations (``threads`` intra-op threads;
+    ``spin=False`` lets idle threads sleep)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = int(threads)
+    if not spin:
+        # idle worker threads sleep instead of spinning, leaving the cores to the rest of the
+        # pipeline (reading, NMS, drawing) between network calls
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -135,3 +135,15 @@ def test_rectangular_input_size(model, pictures):
     detector = Detector(model, img_size=(64, 128), conf=CONF)
     assert detector.input_hw == (64, 128)
     assert len(detector.predict(pictures)) == 3
+
+
+def test_bf16_stays_close_to_float32(model, pictures):
+    full = Detector(model, img_size=SIZE, conf=CONF)
+    half = Detector(model, img_size=SIZE, conf=CONF, bf16=True)
+    batch = np.stack([letterbox(read_image(p), (SIZE, SIZE))[0] for p in pictures])
+    a, b = full.backend(batch), half.backend(batch)
+    assert b.dtype == torch.float32 and a.shape == b.shape
+    assert (a[..., 4:] - b[..., 4:]).abs().max() < 0.05
+    assert (a[..., :2] - b[..., :2]).abs().max() < 0.02
+    with pytest.raises(DarkyoloError, match="bf16"):
+        Detector(model, backend="onnxruntime", bf16=True)

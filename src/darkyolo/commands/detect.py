@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the network (pays off on long runs)"
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="torch convolutions in bfloat16: ~2x faster on CPUs with AVX512-BF16/AMX, not exact",
+    )
     parser.add_argument("--names", type=Path, help=".names file (default: COCO/VOC by count)")
     parser.add_argument("--project", type=Path, default=Path("runs/detect"), help="output root")
     parser.add_argument("--name", default="exp", help="run folder name (default exp, exp2, ...)")
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         compile=args.compile,
+        bf16=args.bf16,
         batch_size=args.batch,
     )
     expected = _expected_count(args.sources, args.recursive, args.vid_stride)

@@ -152,7 +152,9 @@ class TorchBackend:
     activations; the caller's network is left as it was), channels-last, ``inference_mode``,
     optionally ``torch.compile``.
 
-    With ``compile`` every batch is padded to ``batch_size`` (a new shape would recompile).
+    ``bf16``: convolutions in bfloat16 (about twice as fast on CPUs with AVX512-BF16 or AMX; scores
+    move by about 1e-2), the raw maps decoded in float32. With ``compile`` every batch is padded to
+    ``batch_size`` (a new shape would recompile).
     """
 
     name = "torch"
@@ -165,20 +167,29 @@ class TorchBackend:
         channels_last: bool = True,
         compile: bool = False,
         batch_size: int | None = None,
+        bf16: bool = False,
     ) -> None:
         self.device = torch.device(device)
         net = inference_copy(model).to(self.device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
+        if bf16:
+            for layer in net.conv_layers():
+                layer.to(torch.bfloat16)
         self.model = net
         self.channels_last = channels_last
+        self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.num_classes = net.num_classes
         self.stride = net.stride
         self.input_size = net.input_size
         self.pad_to = batch_size if compile else None
-        self._run: Callable[[Tensor], Tensor] = net
+        self._run: Callable[[Tensor], Tensor] = self._forward
         if compile:
-            self._run = torch.compile(net, options={"freezing": True})
+            self._run = torch.compile(self._forward, options={"freezing": True})
+
+    def _forward(self, x: Tensor) -> Tensor:
+        raw = self.model.forward_raw(x.to(self.dtype))
+        return self.model.decode([r.float() for r in raw], (x.shape[-2], x.shape[-1]))
 
     def __call__(self, batch: np.ndarray) -> Tensor:
         """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]`` (CPU tensor)."""
@@ -199,10 +210,12 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, source: str | Path | bytes, threads: int | None = None) -> None:
+    def __init__(
+        self, source: str | Path | bytes, threads: int | None = None, spin: bool = False
+    ) -> None:
         from darkyolo.export import INPUT_NAME, OUTPUT_NAME, onnx_metadata, onnx_session
 
-        self.session = onnx_session(source, threads)
+        self.session = onnx_session(source, threads, spin)
         self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
         meta = onnx_metadata(self.session)
         where = "<memory>" if isinstance(source, bytes) else str(source)
@@ -258,6 +271,7 @@ class Detector:
         device: torch device (the torch backend).
         threads: CPU threads for the network (default: the library's own choice).
         compile: ``torch.compile`` the network (worth it only for long runs: each new shape compiles).
+        bf16: run the torch backend's convolutions in bfloat16 (see :class:`TorchBackend`).
     """
 
     def __init__(
@@ -276,6 +290,7 @@ class Detector:
         device: str | torch.device = "cpu",
         threads: int | None = None,
         compile: bool = False,
+        bf16: bool = False,
         batch_size: int = 8,
         max_pixels: int = MAX_PIXELS,
     ) -> None:
@@ -299,6 +314,8 @@ class Detector:
             None,
         )
         embedded_names: list[str] | None = None
+        if bf16 and (backend != "torch" or onnx_file is not None):
+            raise DarkyoloError("bf16 is an option of the torch backend")
         if onnx_file is not None:
             self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
             embedded_names = self.backend.names
@@ -309,7 +326,9 @@ class Detector:
 
                 self.backend = OnnxBackend(onnx_bytes(net), threads)
             else:
-                self.backend = TorchBackend(net, device, compile=compile, batch_size=batch_size)
+                self.backend = TorchBackend(
+                    net, device, compile=compile, batch_size=batch_size, bf16=bf16
+                )
         self.num_classes = self.backend.num_classes
         self.stride = self.backend.stride
         self.names = class_names(self.num_classes, names if names is not None else embedded_names)
