@@ -16,6 +16,7 @@ the tables give medians and ratios to OpenCV measured in the same run.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import sys
@@ -31,6 +32,7 @@ import torch
 from darkyolo.darknet.cfg import resolve_cfg_path
 from darkyolo.darknet.weights import save_darknet_weights
 from darkyolo.data.letterbox import letterbox
+from darkyolo.engine.optimize import inference_copy
 from darkyolo.engine.predictor import OnnxBackend, TorchBackend
 from darkyolo.export import onnx_bytes
 from darkyolo.models.darknet import infer_shapes, load_model
@@ -66,13 +68,19 @@ def gflops(cfg: str, size: int) -> float:
 
 
 def matmul_peak(threads: int) -> dict[str, float]:
-    """Single-precision matmul GFLOP/s (n = 4096) in PyTorch and in ONNX Runtime (MLAS)."""
+    """Single-precision GFLOP/s of large dense products: ``torch.mm`` and ONNX Runtime ``MatMul``
+    (n = 4096), and a oneDNN 3x3 convolution (512 -> 512 channels on 104x104, a GEMM in disguise)."""
     n = 4096
     a = torch.randn(n, n)
     b = torch.randn(n, n)
     peaks = {}
     best = min(_time(lambda: a @ b, 1, 5))
     peaks["torch.mm"] = 2 * n**3 / best / 1e9
+    x = torch.randn(1, 512, 104, 104).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(512, 512, 3, 3)
+    with torch.inference_mode():
+        best = min(_time(lambda: torch.nn.functional.conv2d(x, w, padding=1), 2, 5))
+    peaks["oneDNN conv 3x3"] = 2 * 512 * 512 * 9 * 104 * 104 / best / 1e9
     try:
         import onnxruntime as ort
         from onnx import TensorProto, helper
@@ -175,18 +183,21 @@ def build_runners(
     return runners, setup
 
 
-def ablation(cfg: str, weights: Path, size: int, threads: int, rounds: int) -> list[str]:
-    """Batch-1 network latency of one model, one speed step at a time (network only)."""
+def ablation(
+    cfg: str, weights: Path, size: int, threads: int, rounds: int, batch: int = 1
+) -> list[str]:
+    """Network latency of one model, one speed step at a time (no pre-processing)."""
     model = load_model(cfg, weights)
-    x = torch.rand(1, 3, size, size)
-    steps: dict[str, Callable[[], object]] = {}
-    plain = load_model(cfg, weights)
-    steps["plain eval, no_grad"] = lambda: _no_grad(plain, x)
-    steps["+ inference_mode"] = lambda: _inference(plain, x)
-    fused = load_model(cfg, weights).fuse()
-    steps["+ BN folded"] = lambda: _inference(fused, x)
-    cl = load_model(cfg, weights).fuse().to(memory_format=torch.channels_last)
+    x = torch.rand(batch, 3, size, size)
     x_cl = x.contiguous(memory_format=torch.channels_last)
+    steps: dict[str, Callable[[], object]] = {}
+    steps["plain eval, no_grad"] = lambda: _no_grad(model, x)
+    steps["+ inference_mode"] = lambda: _inference(model, x)
+    fused = copy.deepcopy(model).fuse()
+    steps["+ BN folded"] = lambda: _inference(fused, x)
+    rewritten = inference_copy(model)
+    steps["+ -inf padded pools, in-place leaky (inference_copy)"] = lambda: _inference(rewritten, x)
+    cl = inference_copy(model).to(memory_format=torch.channels_last)
     steps["+ channels-last"] = lambda: _inference(cl, x_cl)
     start = time.perf_counter()
     compiled = torch.compile(cl, options={"freezing": True})
@@ -198,12 +209,14 @@ def ablation(cfg: str, weights: Path, size: int, threads: int, rounds: int) -> l
     session = OnnxBackend(onnx_bytes(model), threads)
     x_hwc = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
     steps["ONNX Runtime (all graph optimisations)"] = lambda: session(x_hwc)
+    bf16 = TorchBackend(model, bf16=True)
+    steps["torch bf16 convolutions (approx.)"] = lambda: bf16(x_hwc)
     medians = measure({k: (lambda _images, f=f: f()) for k, f in steps.items()}, [], rounds)
     first = next(iter(medians.values()))
     lines = [
-        f"### Speed steps: {cfg} at {size}, batch 1, network only ({threads} threads)",
+        f"### Speed steps: {cfg} at {size}, batch {batch}, network only ({threads} threads)",
         "",
-        "| step | median ms | vs plain |",
+        "| step | median ms per batch | vs plain |",
         "|---|---:|---:|",
     ]
     lines += [f"| {k} | {v * 1000:.1f} | {v / first:.2f}x |" for k, v in medians.items()]
@@ -233,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-bf16", action="store_true", help="leave out the (inexact) bfloat16 torch mode"
     )
     parser.add_argument("--ablation", metavar="CFG", help="only the step-by-step table for CFG")
+    parser.add_argument("--ablation-batch", type=int, default=1, help="batch for --ablation")
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
     args = parser.parse_args(argv)
 
@@ -250,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     peaks = matmul_peak(args.threads)
     peak = max(peaks.values())
     lines.append(
-        "Single-precision matmul peak (n=4096): "
+        "Single-precision peak (the best of these is the 100% below): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
     )
     lines.append("")
@@ -259,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.ablation:
             weights = Path(tmp) / f"{args.ablation}.weights"
             random_weights(args.ablation, weights)
-            lines += ablation(args.ablation, weights, args.size, args.threads, args.rounds)
+            lines += ablation(
+                args.ablation, weights, args.size, args.threads, args.rounds, args.ablation_batch
+            )
             return _finish(lines, args.markdown)
         table = [
             f"| model | engine | batch 1 median ms | vs OpenCV | GFLOP/s | % of peak "
