@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import statistics
 import sys
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"; command: python benchmarks/{Path(__file__).name} {' '.join(argv or sys.argv[1:])}",
         "",
     ]
+    load_before = _load()
     peaks = matmul_peak(args.threads)
     peak = max(peaks.values())
     lines.append(
@@ -310,7 +312,19 @@ def main(argv: list[str] | None = None) -> int:
         "(`--bf16`) runs the convolutions in bfloat16: not exact (scores move by about 1e-2), shown "
         "for what it buys on CPUs with AVX512-BF16; every other engine computes in float32.",
     ]
+    lines.append(
+        f"1-minute load average before {load_before}, after {_load()} (other processes on the "
+        "cores make every engine slower, PyTorch's OpenMP threads most of all; compare runs with "
+        "a load well under 1)."
+    )
     return _finish(lines, args.markdown)
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # not on every platform
+        return "n/a"
 
 
 def _ort_version() -> str:
