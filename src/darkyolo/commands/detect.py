@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.engine.outputs import ResultWriter, new_run_dir
     from darkyolo.engine.predictor import Detector, ReadFailure
 
+    if not args.weights and not str(args.model).lower().endswith(".onnx"):
+        print(
+            "warning: no --weights given: the network has untrained random weights",
+            file=sys.stderr,
+        )
     detector = Detector(
         args.model,
         args.weights,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from darkyolo.errors import DarkyoloError
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.export import check_onnx, export_onnx, export_weights
     from darkyolo.models.darknet import load_model
 
+    if not args.weights and not str(args.model).lower().endswith(".onnx"):
+        print(
+            "warning: no --weights given: the network has untrained random weights",
+            file=sys.stderr,
+        )
     model = load_model(args.model, args.weights)
     stem = Path(args.weights or model.config.source).stem
     output = args.output or Path(f"{stem}.{args.format}")
@@ -50,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     size = None
     if args.img_size:
+        if len(args.img_size) > 2:
+            raise DarkyoloError(
+                f"--img-size takes one side or height and width, got {args.img_size}"
+            )
         sides = list(args.img_size) * (2 if len(args.img_size) == 1 else 1)
         size = (sides[0], sides[1])
         model.set_input_size(*size)

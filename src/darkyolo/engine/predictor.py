@@ -344,6 +344,8 @@ class Detector:
         sides = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
         if len(sides) == 1:
             sides = sides * 2
+        if len(sides) != 2:
+            raise DarkyoloError(f"image size takes one side or height and width, got {sides}")
         h, w = (int(s) for s in sides)
         if h < self.stride or w < self.stride or h % self.stride or w % self.stride:
             raise DarkyoloError(
