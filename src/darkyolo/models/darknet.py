@@ -220,6 +220,44 @@ class Darknet(nn.Module):
         """Convolutional layers in cfg order (the order of ``.weights`` files)."""
         return [layer for layer in self.layers if isinstance(layer, ConvBNAct)]
 
+    @torch.no_grad()
+    def randomize_(self, seed: int = 0) -> Darknet:
+        """Fill every parameter and batch-norm statistic with seeded random values; returns ``self``.
+
+        For tests and benchmarks (no pretrained weights ship offline): kernels ~ N(0, 1/fan_in) so
+        activations stay bounded through deep nets; BN statistics are deliberately non-trivial.
+        """
+        generator = torch.Generator().manual_seed(seed)
+
+        def uniform(t: Tensor, low: float, high: float) -> None:
+            t.copy_(torch.rand(t.shape, generator=generator) * (high - low) + low)
+
+        for layer in self.conv_layers():
+            weight = layer.conv.weight
+            fan_in = weight[0].numel()
+            weight.copy_(torch.randn(weight.shape, generator=generator) / fan_in**0.5)
+            if layer.conv.bias is not None:
+                uniform(layer.conv.bias, -0.1, 0.1)
+            if layer.bn is not None:
+                uniform(layer.bn.weight, 0.5, 1.5)
+                uniform(layer.bn.bias, -0.2, 0.2)
+                uniform(layer.bn.running_mean, -0.2, 0.2)
+                uniform(layer.bn.running_var, 0.5, 2.0)
+        # Like a trained net, keep residual branches small so Darknet-53's 23 additions do not blow
+        # the activations up, and keep the heads' raw outputs in a realistic range.
+        for index, layer in enumerate(self.layers):
+            before = self.layers[index - 1] if index else None
+            if (
+                isinstance(layer, Shortcut)
+                and isinstance(before, ConvBNAct)
+                and before.bn is not None
+            ):
+                before.bn.weight.mul_(0.2)
+                before.bn.bias.mul_(0.2)
+            if isinstance(layer, DetectionHead) and isinstance(before, ConvBNAct):
+                before.conv.weight.mul_(0.5)
+        return self
+
     def fuse(self) -> Darknet:
         """Fold batch norm into convolutions for inference; returns ``self``."""
         for layer in self.conv_layers():

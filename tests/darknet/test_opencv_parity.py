@@ -1,0 +1,69 @@
+"""Every bundled cfg gives OpenCV's numbers (cv2.dnn.readNetFromDarknet) on the same random weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from darkyolo import Darknet, load_model
+from darkyolo.darknet.cfg import bundled_cfgs, resolve_cfg_path
+from darkyolo.darknet.weights import save_darknet_weights
+
+cv2 = pytest.importorskip("cv2")
+if not hasattr(cv2.dnn, "readNetFromDarknet"):  # OpenCV 5 removed the importer
+    pytest.skip("this OpenCV has no Darknet importer", allow_module_level=True)
+
+TOLERANCE = 1e-4
+SIZES = [(416, 416), (320, 480)]
+
+
+def sharpen_class_logits(model: Darknet, factor: float = 30.0) -> None:
+    """Spread class logits and raise objectness so scores clear OpenCV's threshold."""
+    with torch.no_grad():
+        for index, head in zip(model.head_indices, model.heads):
+            conv = model.layers[index - 1].conv
+            per_anchor = 5 + head.num_classes
+            for anchor in range(head.num_anchors):
+                classes = slice(anchor * per_anchor + 5, (anchor + 1) * per_anchor)
+                conv.weight[classes] *= factor
+                if conv.bias is not None:
+                    conv.bias[classes] *= factor
+                    # Objectness above the cfg's thresh (OpenCV zeroes scores below it, .6 for v2).
+                    conv.bias[anchor * per_anchor + 4] += 1.5
+
+
+def opencv_rows(cfg: Path, weights: Path, image: np.ndarray) -> np.ndarray:
+    """OpenCV's output rows for one ``[1, 3, H, W]`` input, heads concatenated in cfg order."""
+    net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setInput(image)
+    outputs = net.forward(net.getUnconnectedOutLayersNames())
+    return np.concatenate([o.reshape(-1, o.shape[-1]) for o in outputs], axis=0)
+
+
+@pytest.mark.parametrize("name", bundled_cfgs())
+def test_matches_opencv(name: str, tmp_path: Path) -> None:
+    model = load_model(name).randomize_(seed=7)
+    sharpen_class_logits(model)
+    weights = tmp_path / f"{name}.weights"
+    save_darknet_weights(model, weights)
+    model = load_model(name, weights)  # through the reader, as a user would
+    cfg = resolve_cfg_path(name)
+    generator = np.random.default_rng(3)
+    for height, width in SIZES:
+        image = generator.random((1, 3, height, width), dtype=np.float32)
+        theirs = opencv_rows(cfg, weights, image)
+        with torch.inference_mode():
+            ours = model(torch.from_numpy(image))[0].numpy()
+        assert ours.shape == theirs.shape, (height, width)
+        box_obj = np.abs(ours[:, :5] - theirs[:, :5]).max()
+        scores = ours[:, 5:] * ours[:, 4:5]
+        shown = theirs[:, 5:] != 0  # OpenCV zeroes scores under its threshold
+        assert shown.any(), "OpenCV reported no class score at all: the comparison would be empty"
+        cls = np.abs(scores - theirs[:, 5:])[shown].max()
+        print(f"{name} {height}x{width}: max |diff| box+obj {box_obj:.2e}, class {cls:.2e}")
+        assert box_obj <= TOLERANCE, (name, height, width, box_obj)
+        assert cls <= TOLERANCE, (name, height, width, cls)
