@@ -67,6 +67,9 @@ def test_onnx_output_layout():
     # two heads at strides 32 and 16, three anchors each
     assert out.shape == (2, 3 * (2 * 3 + 4 * 6), 85)
     assert np.all((out[..., 4:] >= 0) & (out[..., 4:] <= 1))
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert np.max(np.abs(out - expected)) <= 1e-4  # plain absolute difference
 
 
 def test_size_must_fit_the_stride():
