@@ -79,7 +79,7 @@ def draw_detections(
     for i in order:
         colour = class_colour(labels[i])
         x1, y1, x2, y2 = (round(v) for v in np.clip(boxes[i], [0, 0, 0, 0], [w - 1, h - 1] * 2))
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_8)
         text = label_text(int(labels[i]), None if score_list is None else score_list[i], names)
         (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, font_thickness)
         pad = max(1, thickness // 2)
