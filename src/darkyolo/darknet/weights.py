@@ -107,8 +107,9 @@ def load_darknet_weights(model: Darknet, path: str | Path, *, allow_prefix: bool
         if offset + need > len(floats):
             have = (len(floats) - offset) * 4
             raise WeightsError(
-                f"{path}: too short for the cfg: conv layer {index} (cfg line "
-                f"{model.config.layers[index].line}) needs {need * 4} bytes, {have} are left; the cfg "
+                f"{path}: too short for the cfg: layer {index} (convolutional #{number + 1} of "
+                f"{len(layers)}, cfg line {model.config.layers[index].line}) needs {need * 4} bytes, "
+                f"{have} are left; the cfg "
                 f"needs {header.nbytes + expected_total * 4} bytes in all, the file has {len(data)}. "
                 "Is this the .weights file for this cfg?"
             )

@@ -190,6 +190,12 @@ class Darknet(nn.Module):
     def set_input_size(self, height: int, width: int | None = None) -> None:
         """Change the default input size (checked against the layers; nothing is rebuilt)."""
         width = height if width is None else width
+        stride = self.stride
+        if height % stride or width % stride:
+            raise ConfigError(
+                f"input size {height}x{width} must be a multiple of the network stride {stride}",
+                self.config.source,
+            )
         infer_shapes(self.config, height, width)
         self.input_size = (height, width)
 

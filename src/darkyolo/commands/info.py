@@ -1,0 +1,67 @@
+"""``darkyolo info MODEL``: layers, output shapes, parameters and FLOPs."""
+
+from __future__ import annotations
+
+import argparse
+
+from darkyolo.darknet.cfg import load_cfg
+from darkyolo.models.darknet import Darknet, infer_shapes
+
+HELP = "show a model's layers, output shapes, parameters and FLOPs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="bundled model name (e.g. yolov3) or path to a .cfg")
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="input size: N for square or H W (default: the cfg's [net] size)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+
+
+def describe(model: Darknet, height: int, width: int) -> str:
+    """The layer table and a summary line, as ``darkyolo info`` prints it."""
+    shapes = infer_shapes(model.config, height, width)
+    params = [sum(p.numel() for p in layer.parameters()) for layer in model.layers]
+    lines = [f"{'layer':>5}  {'type':<9}{'':<28}{'output':>18}  {'params':>10}  {'GFLOPs':>7}"]
+    for shape, count in zip(shapes, params):
+        c, h, w = shape.output
+        output = f"{c} x {h} x {w}"
+        gflops = f"{shape.flops / 1e9:.3f}" if shape.flops else ""
+        count_text = f"{count:,}" if count else ""
+        lines.append(
+            f"{shape.index:>5}  {shape.kind:<9}{shape.description:<28}{output:>18}  "
+            f"{count_text:>10}  {gflops:>7}"
+        )
+    lines.append(summary(model, height, width))
+    return "\n".join(lines)
+
+
+def summary(model: Darknet, height: int, width: int) -> str:
+    shapes = infer_shapes(model.config, height, width)
+    params = sum(p.numel() for p in model.parameters())
+    flops = sum(s.flops for s in shapes) / 1e9
+    outputs = sum(
+        head.num_anchors * shapes[i].output[1] * shapes[i].output[2]
+        for i, head in zip(model.head_indices, model.heads)
+    )
+    return (
+        f"{model.config.source}: {len(shapes)} layers, {params:,} parameters, {flops:.2f} GFLOPs "
+        f"at {height}x{width}, {len(model.heads)} head(s), {model.num_classes} classes, "
+        f"{outputs} boxes per image"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    model = Darknet(load_cfg(args.model))
+    if args.img_size:
+        if len(args.img_size) > 2:
+            raise SystemExit("darkyolo info: error: --img-size takes N or H W")
+        height, width = args.img_size if len(args.img_size) == 2 else args.img_size * 2
+        model.set_input_size(height, width)
+    height, width = model.input_size
+    print(summary(model, height, width) if args.quiet else describe(model, height, width))
+    return 0

@@ -1,0 +1,37 @@
+"""``darkyolo info`` prints the layer table and Darknet's FLOPs."""
+
+from __future__ import annotations
+
+import pytest
+
+from darkyolo.cli import main
+
+
+@pytest.mark.parametrize(
+    ("name", "gflops"), [("yolov3", "65.86"), ("yolov3-tiny", "5.56"), ("yolov2", "29.46")]
+)
+def test_info_prints_flops_at_416(
+    name: str, gflops: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", name, "--img-size", "416"]) == 0
+    out = capsys.readouterr().out
+    assert f"{gflops} GFLOPs at 416x416" in out
+    assert "conv" in out and ("yolo" in out or "region" in out)
+
+
+def test_info_table_and_other_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "yolov2-voc", "--img-size", "320"]) == 0
+    out = capsys.readouterr().out
+    assert "reorg" in out and "256 x 10 x 10" in out
+    assert "at 320x320" in out
+
+
+def test_info_bad_model_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bundled names are" in err[0]
+
+
+def test_info_size_not_multiple_of_stride(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "yolov3", "--img-size", "300"]) == 2
+    assert "multiple of the network stride 32" in capsys.readouterr().err
