@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from darkyolo.darknet.cfg import (
@@ -61,8 +63,8 @@ def test_conv_padding_rules() -> None:
 
 
 def test_round_trip_through_raw_sections() -> None:
-    text = load_cfg("yolov3-tiny").source
-    sections = read_sections(open(text).read(), text)
+    source = load_cfg("yolov3-tiny").source
+    sections = read_sections(Path(source).read_text(), source)
     again = parse_cfg(render_cfg(sections))
     assert again.layers == tuple(
         type(layer)(**{**layer.__dict__, "line": again.layers[i].line})

@@ -80,7 +80,7 @@ def test_wrong_file_errors_say_layer_and_bytes(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="whole number of float32"):
         load_model("yolov3-tiny", tmp_path / "odd.weights")
     (tmp_path / "empty.weights").write_bytes(b"")
-    with pytest.raises(WeightsError, match="too short for a .weights header"):
+    with pytest.raises(WeightsError, match=r"too short for a \.weights header"):
         load_model("yolov3-tiny", tmp_path / "empty.weights")
     with pytest.raises(WeightsError, match="no such weights file"):
         load_model("yolov3-tiny", tmp_path / "missing.weights")
