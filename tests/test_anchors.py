@@ -119,7 +119,9 @@ def test_boxes_wh_from_records():
         ImageRecord("a.jpg", 100, 50, [[0, 0, 10, 5], [10, 10, 10, 20]], [0, 0]),
         ImageRecord("b.jpg", 10, 10),
     ]
-    np.testing.assert_allclose(boxes_wh(records), [[0.1, 0.1]])  # the zero-width box is left out
+    # the zero-width box is left out; letterboxed, the 100x50 image fills half the input's height
+    np.testing.assert_allclose(boxes_wh(records, letterbox=False), [[0.1, 0.1]])
+    np.testing.assert_allclose(boxes_wh(records), [[0.1, 0.05]])
 
 
 def test_bccd_kmeans_beats_yolov2_voc_default_anchors():

@@ -279,11 +279,23 @@ def elbow(
 # ----------------------------------------------------------------------------------------------
 
 
-def boxes_wh(records: Sequence[ImageRecord]) -> np.ndarray:
-    """``float64 [N, 2]`` normalised (w, h) of every box with positive size in the records."""
+def boxes_wh(records: Sequence[ImageRecord], letterbox: bool = True) -> np.ndarray:
+    """``float64 [N, 2]`` (w, h) of every box with positive size, as a fraction of a square input.
+
+    With ``letterbox`` (how darkyolo feeds images: aspect kept, grey bars) a box's fraction of the
+    input is its fraction of the image times ``side / longest side``; without it (a stretched image)
+    it is the fraction of the image itself.
+    """
     if not records:
         return np.zeros((0, 2))
-    wh = np.concatenate([r.normalised_wh() for r in records])
+    parts = []
+    for record in records:
+        wh = record.normalised_wh()
+        if letterbox and record.width > 0 and record.height > 0:
+            longest = max(record.width, record.height)
+            wh = wh * np.array([record.width / longest, record.height / longest])
+        parts.append(wh)
+    wh = np.concatenate(parts)
     return wh[(wh > 0).all(axis=1)]
 
 

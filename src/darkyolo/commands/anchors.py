@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", type=Path, help="write the elbow curve (mean IoU for k=1..10) here"
     )
     parser.add_argument("--write-cfg", type=Path, help="write a copy of --cfg with these anchors")
+    parser.add_argument(
+        "--stretch",
+        action="store_true",
+        help="size boxes for images stretched to the input (default: letterboxed, as darkyolo feeds them)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     spec = load_dataset(args.dataset)
     splits = ("train", "val") if args.split == "all" else (args.split,)
     records = [r for split in splits for r in spec.read(split)]
-    wh = boxes_wh(records)
+    wh = boxes_wh(records, letterbox=not args.stretch)
     if not len(wh):
         raise DataError("the dataset has no boxes", str(spec.path))
 
