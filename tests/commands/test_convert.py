@@ -43,7 +43,7 @@ def test_convert_refuses_escaping_file_name(tmp_path, capsys):
     src = _tiny_coco(tmp_path / "tiny", file_name="../../../etc/passwd")
     assert main(["convert", str(src), str(tmp_path / "out"), "--from", "coco"]) == 2
     err = capsys.readouterr().err
-    assert "image id 1 file_name '../../../etc/passwd': path would escape the output folder" in err
+    assert "image id 1 file_name '../../../etc/passwd': path would escape the images folder" in err
 
 
 def test_convert_bccd_names_zero_area_files(tmp_path, capsys):

@@ -154,7 +154,7 @@ def test_file_name_escaping_the_output_is_refused(tmp_path, bad):
         {"id": 2, "file_name": bad, "width": 8, "height": 8},
     ]
     src = _coco_source(tmp_path, images, [])
-    with pytest.raises(DataError, match=r"image id 2 file_name .* would escape the output folder"):
+    with pytest.raises(DataError, match=r"image id 2 file_name .* would escape the images folder"):
         convert(src, tmp_path / "out", "coco", "yolo")
     assert not (tmp_path / "out").exists()
 

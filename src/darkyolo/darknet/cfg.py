@@ -26,6 +26,9 @@ from darkyolo.errors import ConfigError
 
 ACTIVATIONS = ("leaky", "linear", "relu", "logistic", "mish", "swish")
 _SECTION_RE = re.compile(r"^\[\s*([A-Za-z_]+)\s*\]$")
+#: line breaks as editors (and Python's universal newlines) count them; str.splitlines also
+#: breaks at \v, \f, \x1c-\x1e, \x85 and \u2028, which would shift reported line numbers
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _BUNDLED_PACKAGE = "darkyolo.config"
 
 
@@ -47,7 +50,7 @@ class RawSection:
 def read_sections(text: str, file: str = "<cfg>") -> list[RawSection]:
     """Split cfg text into sections. ``#`` and ``;`` start comments; keys are case-sensitive."""
     sections: list[RawSection] = []
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    for number, raw_line in enumerate(_NEWLINE_RE.split(text), start=1):
         line = raw_line.split("#", 1)[0].split(";", 1)[0].strip()
         if not line:
             continue
@@ -630,7 +633,7 @@ def load_cfg(source: str | Path) -> NetworkConfig:
     """Load and parse a cfg given as a bundled name or a path."""
     path = resolve_cfg_path(source)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not text
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"not a text file ({error.reason} at byte {error.start})", str(path)

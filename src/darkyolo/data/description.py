@@ -160,7 +160,10 @@ def _split_images(data_file: Path, value: str, key: str, line: int) -> list[Path
     source = _resolve(data_file, value, key, line)
     if source.is_dir():
         return find_images(source)
-    return read_image_list(source)
+    root = data_file.parent.resolve()
+    if not source.resolve().is_relative_to(root):
+        root = source.parent.resolve()  # a list kept elsewhere: its own folder is the root
+    return read_image_list(source, root)
 
 
 def find_images(folder: str | Path) -> list[Path]:
@@ -172,21 +175,42 @@ def find_images(folder: str | Path) -> list[Path]:
     return found
 
 
-def read_image_list(path: str | Path) -> list[Path]:
-    """Image paths from a list file, one a line; relative ones resolve against the file's folder."""
+def read_image_list(path: str | Path, root: str | Path | None = None) -> list[Path]:
+    """Image paths from a list file, one a line; relative ones resolve against the file's folder.
+
+    With ``root``, a relative entry that would leave it (``../../x.jpg``) is refused; absolute
+    entries are taken as written (Darknet's own lists hold absolute paths).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"cannot read the image list: {error}", str(path)) from None
     base = path.parent
+    real_base, real_root = base.resolve(), Path(root).resolve() if root is not None else None
     images = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.split("\n"), start=1):
         entry = line.strip()
-        if entry:
-            image = Path(entry)
-            images.append(image if image.is_absolute() else base / image)
+        if not entry:
+            continue
+        if "\x00" in entry:
+            raise DataError("a NUL character in an image path", str(path), number)
+        image = Path(entry)
+        if not image.is_absolute():
+            if real_root is not None and not _inside(real_base / image, real_root):
+                raise DataError(
+                    f"image path {entry!r} escapes the dataset folder {root}, refused",
+                    str(path),
+                    number,
+                )
+            image = base / image
+        images.append(image)
     return images
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies under ``root``, ``..`` taken by name (links may point anywhere)."""
+    return Path(os.path.normpath(path)).is_relative_to(root)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -199,7 +223,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             return image.size
     except FileNotFoundError:
         raise DataError("image not found", str(path)) from None
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, ValueError) as error:  # ValueError: NUL in the path
         raise DataError(f"cannot read the image header: {error}", str(path)) from None
 
 

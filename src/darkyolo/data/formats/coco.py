@@ -91,8 +91,8 @@ def read_coco(
             data = json.load(f)
     except OSError as error:
         raise DataError(f"cannot read COCO JSON: {error.strerror}", str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"not valid JSON: {error}", str(path)) from None
+    except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, a 5000-digit number,
+        raise DataError(f"not valid JSON: {error}", str(path)) from None  # or too deep nesting
     if not isinstance(data, dict):
         raise DataError("expected a JSON object with images, categories, annotations", str(path))
     for key in ("images", "categories", "annotations"):
@@ -119,7 +119,12 @@ def read_coco(
     keep = np.ones(len(crowd), dtype=bool) if include_crowd else ~crowd
     crowd_skipped = 0 if include_crowd else int(crowd.sum())
     xywh = ann["bbox"][keep]
-    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1).astype(np.float32)
+    with np.errstate(over="ignore"):
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        boxes = xyxy.astype(np.float32)
+    huge = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if len(huge):
+        raise DataError(f"annotation id {ann['id'][keep][huge[0]]}: bbox is out of range", file)
     records = _group(
         image_index[keep],
         boxes,
@@ -200,12 +205,48 @@ def write_coco(
 # ----------------------------------------------------------------------------------------------
 
 
+#: what a JSON value of the wrong type or size raises when read as a number or an array
+_MALFORMED = (KeyError, TypeError, ValueError, OverflowError, AttributeError)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: Any) -> int:
+    """A JSON integer id or size; else ``ValueError``."""
+    number = int(value)
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise ValueError(f"{value!r} does not fit in 64 bits")
+    return number
+
+
+def _flat(values: list[Any], dtype: type) -> np.ndarray:
+    """A 1-D array of scalar JSON values (nested lists raise ``ValueError``)."""
+    array = np.array(values, dtype=dtype)
+    if array.ndim != 1:
+        raise ValueError("expected numbers, got nested lists")
+    return array
+
+
+def _safe_file_name(name: str, image_id: int, file: str) -> None:
+    """Refuse a ``file_name`` that would leave the images folder (absolute, ``..``, NUL)."""
+    text = name.replace("\\", "/")
+    if (
+        "\x00" in text
+        or text.startswith("/")
+        or (len(text) > 1 and text[1] == ":")
+        or ".." in text.split("/")
+    ):
+        raise DataError(
+            f"image id {image_id} file_name {name!r}: path would escape the images folder",
+            file,
+        )
+
+
 def _categories(categories: list[Any], file: str) -> tuple[list[str], list[int]]:
     pairs = []
     for position, category in enumerate(categories):
         try:
-            pairs.append((int(category["id"]), str(category["name"])))
-        except (KeyError, TypeError, ValueError):
+            pairs.append((_int64(category["id"]), str(category["name"])))
+        except _MALFORMED:
             raise DataError(
                 f"categories[{position}]: expected an object with 'id' and 'name'", file
             ) from None
@@ -219,28 +260,29 @@ def _categories(categories: list[Any], file: str) -> tuple[list[str], list[int]]
 
 def _images(images: list[Any], file: str) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     try:
-        ids = np.array([im["id"] for im in images], dtype=np.int64)
+        ids = _flat([im["id"] for im in images], np.int64)
         file_names = [im["file_name"] for im in images]
-        widths = np.array([im["width"] for im in images], dtype=np.int64)
-        heights = np.array([im["height"] for im in images], dtype=np.int64)
-    except (KeyError, TypeError, ValueError):
+        widths = _flat([im["width"] for im in images], np.int64)
+        heights = _flat([im["height"] for im in images], np.int64)
+    except _MALFORMED as error:
         for position, im in enumerate(images):
             try:
-                int(im["id"]), int(im["width"]), int(im["height"]), str(im["file_name"])
-            except (KeyError, TypeError, ValueError):
-                where = f"image id {im['id']}" if isinstance(im, dict) and "id" in im else ""
+                _int64(im["id"]), _int64(im["width"]), _int64(im["height"]), str(im["file_name"])
+            except _MALFORMED:
+                where = f"image id {im['id']!r}" if isinstance(im, dict) and "id" in im else ""
                 raise DataError(
                     f"images[{position}] {where}: expected integer 'id', 'width', 'height' and a "
                     "'file_name'",
                     file,
                 ) from None
-        raise
+        raise DataError(f"'images' holds a malformed entry ({error})", file) from None
     bad = np.flatnonzero((widths <= 0) | (heights <= 0))
     if len(bad):
         raise DataError(f"image id {ids[bad[0]]}: width and height must be positive", file)
     for i, name in enumerate(file_names):
         if not isinstance(name, str) or not name:
             raise DataError(f"image id {ids[i]}: 'file_name' must be a non-empty string", file)
+        _safe_file_name(name, int(ids[i]), file)
     return ids, file_names, widths, heights
 
 
@@ -248,15 +290,18 @@ def _annotations(annotations: list[Any], file: str) -> dict[str, np.ndarray]:
     n = len(annotations)
     try:
         out = {
-            "id": np.array([a.get("id", -1) for a in annotations], dtype=np.int64),
-            "image_id": np.array([a["image_id"] for a in annotations], dtype=np.int64),
-            "category_id": np.array([a["category_id"] for a in annotations], dtype=np.int64),
-            "iscrowd": np.array([a.get("iscrowd", 0) for a in annotations], dtype=np.int64) != 0,
-            "bbox": np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(n, 4),
+            "id": _flat([a.get("id", -1) for a in annotations], np.int64),
+            "image_id": _flat([a["image_id"] for a in annotations], np.int64),
+            "category_id": _flat([a["category_id"] for a in annotations], np.int64),
+            "iscrowd": _flat([a.get("iscrowd", 0) for a in annotations], np.int64) != 0,
+            "bbox": np.array([a["bbox"] for a in annotations], dtype=np.float64),
         }
-    except (KeyError, TypeError, ValueError, AttributeError):
+        if n and out["bbox"].shape != (n, 4):
+            raise ValueError("every bbox must be 4 numbers")
+        out["bbox"] = out["bbox"].reshape(n, 4)
+    except _MALFORMED as error:
         _explain_bad_annotation(annotations, file)
-        raise
+        raise DataError(f"'annotations' holds a malformed entry ({error})", file) from None
     bad = np.flatnonzero(~np.isfinite(out["bbox"]).all(axis=1))
     if len(bad):
         raise DataError(f"annotation id {out['id'][bad[0]]}: bbox has a non-finite number", file)
@@ -266,7 +311,7 @@ def _annotations(annotations: list[Any], file: str) -> dict[str, np.ndarray]:
 def _explain_bad_annotation(annotations: list[Any], file: str) -> None:
     for position, a in enumerate(annotations):
         where = (
-            f"annotation id {a.get('id')}" if isinstance(a, dict) else f"annotations[{position}]"
+            f"annotation id {a.get('id')!r}" if isinstance(a, dict) else f"annotations[{position}]"
         )
         if not isinstance(a, dict):
             raise DataError(f"{where}: expected an object", file)
@@ -274,15 +319,16 @@ def _explain_bad_annotation(annotations: list[Any], file: str) -> None:
             if key not in a:
                 raise DataError(f"{where}: missing '{key}'", file)
         try:
-            int(a["image_id"]), int(a["category_id"]), int(a.get("iscrowd", 0))
-        except (TypeError, ValueError):
+            _int64(a["image_id"]), _int64(a["category_id"]), _int64(a.get("iscrowd", 0))
+            _int64(a.get("id", -1))
+        except _MALFORMED:
             raise DataError(
-                f"{where}: image_id, category_id and iscrowd must be integers", file
+                f"{where}: id, image_id, category_id and iscrowd must be integers", file
             ) from None
         bbox = a["bbox"]
         try:
             ok = len(bbox) == 4 and all(float(v) == float(v) for v in bbox)
-        except (TypeError, ValueError):
+        except _MALFORMED:
             ok = False
         if not ok:
             raise DataError(f"{where}: bbox must be 4 numbers [x, y, w, h], got {bbox!r}", file)

@@ -12,6 +12,7 @@ entities.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ def _number(parent: Element, key: str, file: str, default: float | None = None) 
             return default
         raise DataError(f"<{parent.tag}> has no <{key}>", file)
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise DataError(f"<{key}> must be a number, got {text.strip()!r}", file) from None
+    if not math.isfinite(value):
+        raise DataError(f"<{key}> must be a finite number, got {text.strip()!r}", file)
+    return value

@@ -9,6 +9,7 @@ convention); an image path with no ``images`` component has its ``.txt`` beside 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,13 @@ from darkyolo.errors import DataError
 #: how far (in normalised units) a coordinate may stray outside 0..1 before it is an error
 TOLERANCE = 1e-5
 _LINE = "%d %.8f %.8f %.8f %.8f\n"
+#: line breaks as editors count them (str.splitlines also breaks at \v, \f, \x85, \u2028, ...,
+#: which would shift the reported line numbers; Darknet's fscanf reads those as spaces)
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    return _NEWLINE_RE.split(text)
 
 
 def label_path_for(image: str | Path) -> Path:
@@ -36,7 +44,9 @@ def read_names(path: str | Path) -> list[str]:
     """Class names, one a line; blank lines at the end are ignored, blank lines inside are errors."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _lines(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise DataError(f"names file is not UTF-8 text (byte {error.start})", str(path)) from None
     except OSError as error:
         raise DataError(f"cannot read names file: {error.strerror}", str(path)) from None
     while lines and not lines[-1].strip():
@@ -99,7 +109,7 @@ def parse_labels(
     if rows is None:
         rows, numbers = _parse_lines(text, file, num_classes, problems)
     elif problems is not None and len(rows) > 1:
-        numbers = [i for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        numbers = [i for i, line in enumerate(_lines(text), start=1) if line.strip()]
     if problems is not None and len(rows) > 1:
         _report_duplicates(rows, numbers, file, problems)
     return _clip(rows)
@@ -152,7 +162,7 @@ def _parse_fast(text: str, num_classes: int | None) -> np.ndarray | None:
         return None
     if len(rows) and _row_errors(rows, num_classes).any():
         return None
-    if len(rows) != sum(1 for line in text.splitlines() if line.strip()):
+    if len(rows) != sum(1 for line in _lines(text) if line.strip()):
         return None
     return rows
 
@@ -210,7 +220,7 @@ def _parse_lines(
     """Line by line: the good rows and their line numbers; bad lines raise or are reported."""
     good: list[list[float]] = []
     numbers: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         fields = line.split()
         if not fields:
             continue
