@@ -9,7 +9,7 @@ from darkyolo.data.records import ImageRecord, Problem
 def test_record_coerces_types_and_shapes():
     record = ImageRecord("a/b.jpg", 640, 480, [[0, 0, 64, 48]], [3], Path("a/b.txt"))
     assert record.image == Path("a/b.jpg")
-    assert record.boxes.dtype == np.float32 and record.boxes.shape == (1, 4)
+    assert record.boxes.dtype == np.float64 and record.boxes.shape == (1, 4)
     assert record.labels.dtype == np.int64 and record.labels.tolist() == [3]
     assert len(record) == 1
     assert record.source == "a/b.txt"

@@ -15,7 +15,7 @@ import numpy as np
 
 
 def _empty_boxes() -> np.ndarray:
-    return np.zeros((0, 4), dtype=np.float32)
+    return np.zeros((0, 4), dtype=np.float64)
 
 
 def _empty_labels() -> np.ndarray:
@@ -29,7 +29,7 @@ class ImageRecord:
     Attributes:
         image: path of the image file.
         width, height: image size in pixels.
-        boxes: ``float32 [N, 4]`` ``x1, y1, x2, y2`` in image pixels.
+        boxes: ``float64 [N, 4]`` ``x1, y1, x2, y2`` in image pixels.
         labels: ``int64 [N]`` 0-based class index of each box.
         label_file: where the boxes were read from (a ``.txt``, ``.xml`` or ``.json``), for messages.
         image_id: the image's id where the source has one (COCO), else ``None``.
@@ -45,7 +45,7 @@ class ImageRecord:
 
     def __post_init__(self) -> None:
         self.image = Path(self.image)
-        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         if len(self.boxes) != len(self.labels):
             raise ValueError(f"{self.image}: {len(self.boxes)} boxes but {len(self.labels)} labels")

@@ -29,7 +29,7 @@ def test_write_then_read_round_trip(tmp_path):
     path = tmp_path / "x.txt"
     write_labels(path, record)
     lines = path.read_text().splitlines()
-    assert lines[1] == "0 0.50000000 0.50000000 1.00000000 1.00000000"
+    assert lines[1] == "0 0.5 0.5 1 1"
     boxes, labels = read_labels(path, 640, 480, num_classes=3)
     np.testing.assert_allclose(boxes, record.boxes, atol=1e-4)
     assert labels.tolist() == [2, 0]

@@ -121,7 +121,7 @@ def read_coco(
     xywh = ann["bbox"][keep]
     with np.errstate(over="ignore"):
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        boxes = xyxy.astype(np.float32)
+        boxes = xyxy.astype(np.float64)
     huge = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
     if len(huge):
         raise DataError(f"annotation id {ann['id'][keep][huge[0]]}: bbox is out of range", file)

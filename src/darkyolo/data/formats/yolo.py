@@ -19,7 +19,7 @@ from darkyolo.errors import DataError
 
 #: how far (in normalised units) a coordinate may stray outside 0..1 before it is an error
 TOLERANCE = 1e-5
-_LINE = "%d %.8f %.8f %.8f %.8f\n"
+_LINE = "%d %.10g %.10g %.10g %.10g\n"
 #: line breaks as editors count them (str.splitlines also breaks at \v, \f, \x85, \u2028, ...,
 #: which would shift the reported line numbers; Darknet's fscanf reads those as spaces)
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -69,7 +69,7 @@ def write_names(path: str | Path, names: list[str]) -> None:
 
 
 def format_labels(record: ImageRecord) -> str:
-    """The ``.txt`` text of a record: ``class cx cy w h`` normalised, 8 decimals, one box a line."""
+    """The ``.txt`` text of a record: ``class cx cy w h`` normalised, 10 significant digits, one box a line."""
     n = len(record)
     if n == 0:
         return ""
@@ -122,7 +122,7 @@ def read_labels(
     num_classes: int | None,
     problems: list[Problem] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a label file -> (``float32 [N, 4]`` xyxy pixels, ``int64 [N]`` classes).
+    """Read a label file -> (``float64 [N, 4]`` xyxy pixels, ``int64 [N]`` classes).
 
     See :func:`parse_labels` for the rules and for ``problems``.
     """
@@ -138,14 +138,14 @@ def read_labels(
 
 
 def rows_to_boxes(rows: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[N, 5]`` normalised ``class cx cy w h`` -> (``float32 [N, 4]`` xyxy pixels, ``int64 [N]``)."""
+    """``[N, 5]`` normalised ``class cx cy w h`` -> (``float64 [N, 4]`` xyxy pixels, ``int64 [N]``)."""
     boxes = np.empty((len(rows), 4), dtype=np.float64)
     half_w, half_h = rows[:, 3] / 2.0, rows[:, 4] / 2.0
     boxes[:, 0] = (rows[:, 1] - half_w) * width
     boxes[:, 1] = (rows[:, 2] - half_h) * height
     boxes[:, 2] = (rows[:, 1] + half_w) * width
     boxes[:, 3] = (rows[:, 2] + half_h) * height
-    return boxes.astype(np.float32), rows[:, 0].astype(np.int64)
+    return boxes.astype(np.float64), rows[:, 0].astype(np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
