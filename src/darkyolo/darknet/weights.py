@@ -9,9 +9,10 @@ convolutional layers (a backbone for transfer learning).
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -163,6 +164,35 @@ def save_darknet_weights(
     tmp.replace(path)
 
 
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, failures as a one-line WeightsError.
+
+    A pickle that asks for anything but tensors and plain values (a class, a function such as
+    ``os.system``) is refused without running it; the message says so instead of repeating
+    torch's advice to retry with ``weights_only=False``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        text = " ".join(str(error).split())
+        reason = text.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[
+            0
+        ]
+        raise WeightsError(
+            f"{path}: refused: the file asks to unpickle more than tensors and plain values "
+            f"({_clip(reason.strip() or text)}); a darkyolo checkpoint never does, and loading it "
+            "could run code"
+        ) from None
+    except Exception as error:  # a damaged zip, a truncated file, a bad tensor record, ...
+        raise WeightsError(
+            f"{path}: not a loadable checkpoint ({_clip(' '.join(str(error).split()))})"
+        ) from None
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False) -> int:
     """Load a Darknet ``.weights`` file or a darkyolo checkpoint (``.pt``) into ``model``.
 
@@ -176,21 +206,22 @@ def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False
         magic = handle.read(4)
     if magic[:2] != b"PK":
         return load_darknet_weights(model, path, allow_prefix=allow_prefix)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for bad or unsafe pickles
-        raise WeightsError(f"{path}: not a loadable darkyolo checkpoint: {error}") from None
+    checkpoint = safe_torch_load(path)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: checkpoint holds no model state dict")
     own = model.state_dict()
-    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    mismatched = [
+        k
+        for k, v in state.items()
+        if k in own and (not isinstance(v, torch.Tensor) or own[k].shape != v.shape)
+    ]
     missing = [k for k in own if k not in state]
-    if mismatched or (missing and not allow_prefix):
+    if mismatched or (missing and not allow_prefix) or len(missing) == len(own):
         first = (mismatched or missing)[0]
         raise WeightsError(
-            f"{path}: checkpoint does not fit this cfg ({len(mismatched)} tensors of another shape, "
-            f"{len(missing)} missing; first: {first})"
+            f"{path}: checkpoint does not fit this cfg ({len(mismatched)} tensors of another shape "
+            f"or type, {len(missing)} of {len(own)} missing; first: {first})"
         )
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
-    return len(state)
+    return len(own) - len(missing)
