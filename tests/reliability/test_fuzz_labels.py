@@ -55,7 +55,7 @@ def _check_data_error(error: DataError, file: str, lines: int | None = None) -> 
 
 
 def _check_boxes(boxes: np.ndarray, labels: np.ndarray, num_classes: int | None) -> None:
-    assert boxes.dtype == np.float32 and boxes.shape == (len(labels), 4)
+    assert boxes.dtype == np.float64 and boxes.shape == (len(labels), 4)
     assert np.isfinite(boxes).all()
     assert (labels >= 0).all()
     if num_classes is not None:
