@@ -174,19 +174,23 @@ def safe_torch_load(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        text = " ".join(str(error).split())
-        reason = text.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[
-            0
-        ]
         raise WeightsError(
             f"{path}: refused: the file asks to unpickle more than tensors and plain values "
-            f"({_clip(reason.strip() or text)}); a darkyolo checkpoint never does, and loading it "
+            f"({_unpickling_reason(error)}); a darkyolo checkpoint never does, and loading it "
             "could run code"
         ) from None
     except Exception as error:  # a damaged zip, a truncated file, a bad tensor record, ...
         raise WeightsError(
             f"{path}: not a loadable checkpoint ({_clip(' '.join(str(error).split()))})"
         ) from None
+
+
+def _unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """The one informative paragraph of torch's weights-only refusal (not its advice)."""
+    advice = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    paragraphs = [p.strip() for p in str(error).split("\n\n")]
+    reason = " ".join(p for p in paragraphs if p and not p.startswith(advice))
+    return _clip(" ".join(reason.replace("WeightsUnpickler error:", "").split()) or "unsafe")
 
 
 def _clip(text: str, limit: int = 200) -> str:
