@@ -29,6 +29,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from darkyolo.data.formats.coco import COCO80_CATEGORY_IDS, results_entries
 from darkyolo.engine.voc_ap import evaluate_voc
 from darkyolo.errors import DarkyoloError, DataError
 
@@ -59,20 +60,6 @@ STAT_NAMES: tuple[str, ...] = (
     "ARl",
 )
 
-#: Official COCO category id of each of the 80 contiguous class indices (ids run 1..90 with gaps).
-COCO80_CATEGORY_IDS: tuple[int, ...] = (
-    *range(1, 12),
-    *range(13, 26),
-    27,
-    28,
-    *range(31, 45),
-    *range(46, 66),
-    67,
-    70,
-    *range(72, 83),
-    *range(84, 91),
-)
-
 VOC_METRICS = ("voc07", "voc10")
 
 
@@ -94,8 +81,8 @@ class EvalResult:
         pr_curves: class index -> (recall ``[101]``, precision ``[101]``) at IoU .5 (classes with GT).
         num_images, num_detections: images processed and detections scored (after ``max_dets``).
         image_ids: the caller's image ids, in processing order.
-        det_image_index: ``[D]`` index into ``image_ids`` of each detection.
-        det_boxes_xywh: ``[D, 4]`` COCO boxes (top-left x, y, width, height, pixels).
+        det_image_index: ``[D]`` index into ``image_ids`` of each detection (non-decreasing).
+        det_boxes: ``[D, 4]`` xyxy pixels (``det_boxes_xywh`` gives COCO's x, y, w, h).
         det_scores, det_labels: ``[D]`` scores and 0-based classes.
         voc_metric: None, "voc07" (11-point) or "voc10" (all-point).
         voc_ap: ``[C]`` VOC AP at IoU .5 when ``voc_metric`` is set.
@@ -115,13 +102,19 @@ class EvalResult:
     num_detections: int
     image_ids: list[Any]
     det_image_index: np.ndarray
-    det_boxes_xywh: np.ndarray
+    det_boxes: np.ndarray
     det_scores: np.ndarray
     det_labels: np.ndarray
     voc_metric: str | None = None
     voc_ap: np.ndarray | None = None
     summary: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def det_boxes_xywh(self) -> np.ndarray:
+        """``[D, 4]`` COCO boxes: top-left x, y, width, height in pixels."""
+        boxes = self.det_boxes
+        return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
 
     @property
     def map(self) -> float:
@@ -476,8 +469,6 @@ class DetectionEvaluator:
         counts = [len(im.pred_scores) for im in self._images]
         det_image_index = np.repeat(np.arange(len(self._images), dtype=np.int64), counts)
         boxes = np.concatenate([np.zeros((0, 4))] + [im.pred_boxes for im in self._images])
-        xywh = boxes.copy()
-        xywh[:, 2:] = boxes[:, 2:] - boxes[:, :2]
         return EvalResult(
             class_names=list(self.class_names),
             stats=stats,
@@ -491,7 +482,7 @@ class DetectionEvaluator:
             num_detections=int(sum(counts)),
             image_ids=[im.image_id for im in self._images],
             det_image_index=det_image_index,
-            det_boxes_xywh=xywh,
+            det_boxes=boxes,
             det_scores=np.concatenate([np.zeros(0)] + [im.pred_scores for im in self._images]),
             det_labels=np.concatenate(
                 [np.zeros(0, dtype=np.int64)] + [im.pred_labels for im in self._images]
@@ -536,22 +527,17 @@ def to_coco_results(
     more digits); None keeps full precision.
     """
     cats = _category_lookup(category_ids, len(result.class_names))
-    boxes = result.det_boxes_xywh
-    scores = result.det_scores
-    if decimals is not None:
-        boxes = np.round(boxes, decimals)
-        scores = np.round(scores, decimals + 2)
-    out = []
-    for idx, box, score, lab in zip(
-        result.det_image_index.tolist(), boxes.tolist(), scores.tolist(), result.det_labels.tolist()
-    ):
-        out.append(
-            {
-                "image_id": result.image_ids[idx],
-                "category_id": cats[lab],
-                "bbox": box,
-                "score": score,
-            }
+    bounds = np.searchsorted(result.det_image_index, np.arange(len(result.image_ids) + 1))
+    out: list[dict[str, Any]] = []
+    for k, image_id in enumerate(result.image_ids):
+        part = slice(bounds[k], bounds[k + 1])
+        out += results_entries(
+            image_id,
+            result.det_boxes[part],
+            result.det_scores[part],
+            result.det_labels[part],
+            cats,
+            decimals,
         )
     return out
 

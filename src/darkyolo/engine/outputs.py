@@ -20,24 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from darkyolo.data.formats.coco import COCO80_CATEGORY_IDS, results_entries
 from darkyolo.data.images import video_info
 from darkyolo.engine.predictor import Prediction
 from darkyolo.errors import DataError
 from darkyolo.viz.draw import draw_detections
-
-#: COCO's category ids of the 80 detection classes, in the order of ``coco.names``.
-COCO80_TO_91: tuple[int, ...] = (
-    *range(1, 12),
-    *range(13, 26),
-    27,
-    28,
-    *range(31, 45),
-    *range(46, 66),
-    67,
-    70,
-    *range(72, 83),
-    *range(84, 91),
-)
 
 _WRITABLE = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -76,7 +63,7 @@ def coco_category_ids(names: Sequence[str]) -> list[int]:
 
     coco = [n.strip() for n in bundled_names_file("coco").read_text().splitlines() if n.strip()]
     if list(names) == coco:
-        return list(COCO80_TO_91)
+        return list(COCO80_CATEGORY_IDS)
     return [k + 1 for k in range(len(names))]
 
 
@@ -90,21 +77,11 @@ def coco_image_id(source: str, frame: int | None = None) -> int | str:
 
 
 def coco_results(prediction: Prediction, category_ids: Sequence[int]) -> list[dict]:
-    """The COCO results-format records of one picture."""
+    """The COCO results-format records of one picture (boxes to 1e-3, scores to 1e-5)."""
     image_id = coco_image_id(prediction.source, prediction.frame)
-    records = []
-    for (x1, y1, x2, y2), score, label in zip(
-        prediction.boxes, prediction.scores, prediction.labels
-    ):
-        records.append(
-            {
-                "image_id": image_id,
-                "category_id": int(category_ids[int(label)]),
-                "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
-                "score": round(float(score), 5),
-            }
-        )
-    return records
+    return results_entries(
+        image_id, prediction.boxes, prediction.scores, prediction.labels, category_ids
+    )
 
 
 class ResultWriter:

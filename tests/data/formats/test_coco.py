@@ -4,7 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darkyolo.data.formats.coco import default_images_dir, read_coco, split_name, write_coco
+from darkyolo.data.formats.coco import (
+    COCO80_CATEGORY_IDS,
+    default_images_dir,
+    read_coco,
+    results_entries,
+    split_name,
+    write_coco,
+)
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 
@@ -126,3 +133,31 @@ def test_coco128_mapping_matches_coco_names():
     assert all(r.image.is_file() for r in coco.records)
     empty = sorted(r.image.name for r in coco.records if not len(r))
     assert empty == ["000000000250.jpg", "000000000508.jpg"]
+
+
+def test_coco80_ids_follow_coco128_categories() -> None:
+    assert len(set(COCO80_CATEGORY_IDS)) == 80 and COCO80_CATEGORY_IDS[-1] == 90
+    assert list(COCO80_CATEGORY_IDS) == sorted(COCO80_CATEGORY_IDS)
+    if not COCO128.is_file():
+        pytest.skip("coco128 is absent")
+    categories = json.loads(COCO128.read_text())["categories"]
+    assert sorted(c["id"] for c in categories) == list(COCO80_CATEGORY_IDS)
+
+
+def test_results_entries_xywh_rounding_and_ids() -> None:
+    boxes = np.array([[10.12345, 20.0, 30.5, 60.25], [0, 0, 1, 1]], dtype=np.float32)
+    scores = np.array([0.9876543, 0.5], dtype=np.float32)
+    labels = np.array([2, 0])
+    out = results_entries(7, boxes, scores, labels, COCO80_CATEGORY_IDS)
+    assert out[0] == {
+        "image_id": 7,
+        "category_id": 3,
+        "bbox": [10.123, 20.0, 20.377, 40.25],
+        "score": 0.98765,
+    }
+    assert out[1]["category_id"] == 1 and out[1]["bbox"] == [0.0, 0.0, 1.0, 1.0]
+    raw = results_entries("a", boxes[:1].astype(np.float64), scores[:1], labels[:1], None, None)
+    assert raw[0]["category_id"] == 2 and raw[0]["bbox"][2] == float(boxes[0, 2]) - float(
+        boxes[0, 0]
+    )
+    assert results_entries(1, np.zeros((0, 4)), [], [], None) == []

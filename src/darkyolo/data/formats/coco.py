@@ -20,6 +20,21 @@ import numpy as np
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 
+#: COCO's category id of each of the 80 detection classes, in the order of ``coco.names``
+#: (class index -> id; the ids run 1..90 with gaps).
+COCO80_CATEGORY_IDS: tuple[int, ...] = (
+    *range(1, 12),
+    *range(13, 26),
+    27,
+    28,
+    *range(31, 45),
+    *range(46, 66),
+    67,
+    70,
+    *range(72, 83),
+    *range(84, 91),
+)
+
 
 @dataclass
 class CocoFile:
@@ -200,6 +215,47 @@ def write_coco(
     }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, separators=(",", ":"))
+
+
+def results_entries(
+    image_id: Any,
+    boxes: Any,
+    scores: Any,
+    labels: Any,
+    category_ids: Sequence[int] | None = None,
+    decimals: int | None = 3,
+) -> list[dict[str, Any]]:
+    """COCO results-format entries for one image's detections.
+
+    Args:
+        image_id: written as is in every entry.
+        boxes: ``[K, 4]`` xyxy pixels (array-like); width and height are taken in its own dtype.
+        scores: ``[K]`` confidences.
+        labels: ``[K]`` 0-based class indices.
+        category_ids: the category id of each class index (e.g. ``COCO80_CATEGORY_IDS``);
+            None writes the class index itself.
+        decimals: round box values to this many decimals and scores to two more; None keeps
+            full precision.
+
+    Returns:
+        ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` per detection (top-left
+        corner and size in pixels), in input order.
+    """
+    xyxy = np.asarray(boxes).reshape(-1, 4)
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1).astype(np.float64)
+    conf = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if decimals is not None:
+        xywh = np.round(xywh, decimals)
+        conf = np.round(conf, decimals + 2)
+    classes = np.asarray(labels).reshape(-1).tolist()
+    if category_ids is None:
+        cats = [int(k) for k in classes]
+    else:
+        cats = [int(category_ids[int(k)]) for k in classes]
+    return [
+        {"image_id": image_id, "category_id": c, "bbox": b, "score": s}
+        for c, b, s in zip(cats, xywh.tolist(), conf.tolist())
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
