@@ -45,21 +45,7 @@ BF16 = "darkyolo torch bf16 (approx.)"
 
 def random_weights(cfg: str, path: Path, seed: int = 0) -> None:
     """Write seeded random kernels and batch-norm statistics for ``cfg`` as a .weights file."""
-    model = load_model(cfg)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in model.conv_layers():
-            weight = layer.conv.weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) / weight[0].numel() ** 0.5)
-            if layer.bn is not None:
-                n = layer.bn.num_features
-                layer.bn.weight.copy_(0.5 + torch.rand(n, generator=generator))
-                layer.bn.bias.copy_(0.1 * torch.randn(n, generator=generator))
-                layer.bn.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-                layer.bn.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
-            else:
-                layer.conv.bias.copy_(0.1 * torch.randn(layer.conv.bias.shape, generator=generator))
-    save_darknet_weights(model, path)
+    save_darknet_weights(load_model(cfg).randomize_(seed), path)
 
 
 def gflops(cfg: str, size: int) -> float:

@@ -21,21 +21,8 @@ pytest.importorskip("onnxruntime")
 
 def randomized(cfg: str, size: int, seed: int = 0):
     """A model with random kernels and non-trivial batch-norm statistics (folding matters)."""
-    model = load_model(cfg)
+    model = load_model(cfg).randomize_(seed)
     model.set_input_size(size, size)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in model.conv_layers():
-            weight = layer.conv.weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) / weight[0].numel() ** 0.5)
-            if layer.bn is not None:
-                n = layer.bn.num_features
-                layer.bn.weight.copy_(0.5 + torch.rand(n, generator=generator))
-                layer.bn.bias.copy_(0.2 * torch.randn(n, generator=generator))
-                layer.bn.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
-                layer.bn.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
-            else:
-                layer.conv.bias.copy_(0.1 * torch.randn(layer.conv.bias.shape, generator=generator))
     return model
 
 

@@ -4,7 +4,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from pycocotools.coco import COCO
 
 from darkyolo.cli import main
@@ -18,13 +17,7 @@ SAMPLE_NAMES = ["dog", "eagle", "giraffe", "horses", "kite", "person", "scream"]
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """yolov3-tiny with seeded random kernels and batch-norm statistics, as a .weights file."""
-    torch.manual_seed(0)
-    model = load_model("yolov3-tiny")
-    with torch.no_grad():
-        for layer in model.conv_layers():
-            if layer.bn is not None:
-                layer.bn.running_mean.normal_(0, 0.1)
-                layer.bn.running_var.uniform_(0.5, 2.0)
+    model = load_model("yolov3-tiny").randomize_(seed=0)
     path = tmp_path_factory.mktemp("weights") / "tiny.weights"
     save_darknet_weights(model, path)
     return path

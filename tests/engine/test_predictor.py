@@ -18,13 +18,7 @@ CONF = 0.2
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    net = load_model("yolov3-tiny")
-    with torch.no_grad():
-        for layer in net.conv_layers():
-            if layer.bn is not None:
-                layer.bn.running_mean.normal_(0, 0.1)
-                layer.bn.running_var.uniform_(0.5, 2.0)
+    net = load_model("yolov3-tiny").randomize_(seed=0)
     return net
 
 
