@@ -1,8 +1,9 @@
 """The ``darkyolo`` command: thin subcommands, each in ``darkyolo.commands.<name>``.
 
 Each command module exposes ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``.
-A :class:`~darkyolo.errors.DarkyoloError` prints as one line on stderr with exit status 2;
-``--debug`` shows the traceback instead.
+A :class:`~darkyolo.errors.DarkyoloError`, an :class:`OSError` (a missing folder, a full disk) or
+a bad option value prints as one line on stderr with exit status 2; any other exception prints as
+one line naming its type with exit status 1. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from darkyolo.errors import DarkyoloError
 
@@ -38,15 +40,30 @@ def _available_commands() -> dict[str, object]:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that points to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="darkyolo", description="YOLOv2/YOLOv3 with Darknet-exact .cfg and .weights"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in _available_commands().items():
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        command.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        # SUPPRESS: when absent here, keep the value given before the command name
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
@@ -61,6 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"darkyolo {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"darkyolo {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"darkyolo {args.command}: error: unexpected {type(error).__name__}: "
+            f"{_first_line(error)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(f"darkyolo {args.command}: interrupted", file=sys.stderr)
         return 130
