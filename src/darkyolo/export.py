@@ -147,11 +147,8 @@ def check_onnx(
     shapes: Sequence[tuple[int, int, int]] | None = None,
     seed: int = 0,
 ) -> float:
-    """Largest difference between ONNX Runtime and PyTorch on random inputs:
-    ``max |onnx - torch| / max(1, |torch|)``, the absolute difference for every value within
-    [-1, 1] (centres, objectness, probabilities, and the sizes of any box no larger than the input)
-    and the relative one above (an untrained network can predict boxes 100 times the input, whose
-    float32 rounding alone exceeds 1e-4 in absolute terms).
+    """Largest absolute difference ``max |onnx - torch|`` between ONNX Runtime and PyTorch on random
+    inputs (the output rows are normalised to the input, so 1e-4 is a meaningful bound).
 
     ``shapes``: ``(batch, height, width)`` to try; by default the model's size at batch 1 and a
     different, non-square size at batch 2 (checks that batch and spatial size are dynamic).
@@ -172,8 +169,7 @@ def check_onnx(
             out = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
             if out.shape != ref.shape:
                 raise DarkyoloError(f"ONNX output {out.shape} differs from PyTorch {ref.shape}")
-            scaled = np.abs(out - ref) / np.maximum(1.0, np.abs(ref))
-            worst = max(worst, float(np.max(scaled)))
+            worst = max(worst, float(np.max(np.abs(out - ref))))
     finally:
         model.train(was_training)
     return worst
