@@ -9,6 +9,7 @@ convolutional layers (a backbone for transfer learning).
 
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,10 +159,15 @@ def save_darknet_weights(
             )
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        for part in parts:
-            handle.write(part)
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as handle:
+            for part in parts:
+                handle.write(part)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:  # a failed write (a full disk) leaves the old file and no temporary behind
+        tmp.unlink(missing_ok=True)
 
 
 def safe_torch_load(path: str | Path) -> Any:
