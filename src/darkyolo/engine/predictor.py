@@ -148,7 +148,7 @@ class Timings:
 
 
 class TorchBackend:
-    """PyTorch inference: an :func:`inference_copy` of the model (BN folded, cheaper pools, in-place
+    """PyTorch inference: an :func:`inference_copy` of the model (BN folded, in-place
     activations; the caller's network is left as it was), channels-last, ``inference_mode``,
     optionally ``torch.compile``.
 

@@ -88,10 +88,18 @@ class ConvBNAct(Layer):
 
 
 class MaxPool(Layer):
-    """``[maxpool]`` with Darknet's padding: ``padding//2`` before, the rest after.
+    """``[maxpool]`` with Darknet's padding: ``padding//2`` before, the rest after, with ``-inf``.
 
-    Darknet pads with -inf; replicating the edge gives the same maxima and exports cleanly.
-    Output side: ``(side + padding - size) // stride + 1``.
+    Output side: ``(side + padding - size) // stride + 1``. Where PyTorch's own (``-inf``) padding
+    can say the same, it is one ``max_pool2d`` with no padded copy of the map:
+
+    * before == after = p <= size // 2 (SPP pools, odd sizes): ``padding=p``;
+    * before = 0, after = stride - 1, size >= stride (``size=2 stride=2``): ``ceil_mode``, whose
+      partial last window covers exactly the real pixels;
+    * before = 0, after = a <= size // 2, stride 1 (``size=2 stride=1``): ``padding=a`` and the first
+      ``a`` output rows and columns dropped.
+
+    Any other combination replicate-pads first (the edge copies give the same maxima as ``-inf``).
     """
 
     def __init__(self, spec: MaxPoolSpec, sources: tuple[int, ...]) -> None:
@@ -101,11 +109,21 @@ class MaxPool(Layer):
         before = spec.padding // 2
         after = spec.padding - before
         self.pad = (before, after, before, after)
+        #: ``(padding, ceil_mode, crop)`` of the single ``max_pool2d``, or None: replicate-pad first
+        self.native: tuple[int, bool, int] | None = None
+        if before == after and before <= self.size // 2:
+            self.native = (before, False, 0)
+        elif before == 0 and after == self.stride - 1 and self.size >= self.stride:
+            self.native = (0, True, 0)
+        elif before == 0 and self.stride == 1 and after <= self.size // 2:
+            self.native = (after, False, after)
 
     def forward(self, x: Tensor) -> Tensor:
-        if any(self.pad):
-            x = F.pad(x, self.pad, mode="replicate")
-        return F.max_pool2d(x, self.size, self.stride)
+        if self.native is None:
+            return F.max_pool2d(F.pad(x, self.pad, mode="replicate"), self.size, self.stride)
+        padding, ceil_mode, crop = self.native
+        y = F.max_pool2d(x, self.size, self.stride, padding, ceil_mode=ceil_mode)
+        return y[:, :, crop:, crop:] if crop else y
 
 
 class Route(Layer):
