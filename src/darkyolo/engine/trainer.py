@@ -1,0 +1,951 @@
+"""The training loop: Darknet's schedule and reduction, EMA, AMP, gradient accumulation, DDP.
+
+One optimiser update uses ``batch`` images (all processes together), split into ``subdivisions``
+micro-batches per process. Each micro-batch's loss is the loss's sum divided by the images per
+update (Darknet divides the summed deltas by ``batch``; the project's training notes, section 3),
+so with ``SGD(lr, momentum, weight_decay=decay)`` on conv kernels only, an update is Darknet's.
+Under DDP every process divides by its own share and DDP averages the gradients: the same thing.
+
+Per update: learning rate from :class:`~darkyolo.engine.schedule.LRSchedule`, a finite-loss check
+(a NaN/Inf names the loss part, the batch and its images; ``nan="skip"`` drops the update and
+counts it, ``nan="stop"`` stops, leaving the last good checkpoint), the optimiser step, the EMA.
+Per epoch (or every ``eval_interval``): validation of the EMA weights with
+:func:`~darkyolo.engine.validate.evaluate`, a CSV row, ``last.pt``/``best.pt`` written atomically
+(best by fitness = 0.1 mAP@.5 + 0.9 mAP@.5:.95), ``best.weights`` in Darknet format.
+
+Distributed runs start with ``torchrun --nproc_per_node N -m darkyolo train ...``: NCCL on GPUs,
+gloo on CPUs, a :class:`~torch.utils.data.distributed.DistributedSampler` under the multi-scale
+batch sampler (the same input side on every rank at every step), rank 0 the only writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from darkyolo.darknet.cfg import NetworkConfig, resolve_cfg_path
+from darkyolo.darknet.weights import WeightsHeader, save_darknet_weights
+from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
+from darkyolo.data.description import load_dataset
+from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
+from darkyolo.data.transforms import AugmentConfig
+from darkyolo.engine.checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    make_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from darkyolo.engine.evaluator import EvalResult, format_table, write_metrics_json
+from darkyolo.engine.schedule import LRSchedule, ModelEMA, parameter_groups
+from darkyolo.engine.transfer import build_for_data, freeze_layers, load_pretrained, set_train_mode
+from darkyolo.engine.validate import ValSettings, evaluate
+from darkyolo.errors import DarkyoloError
+from darkyolo.models.darknet import Darknet
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
+
+
+class TrainingError(DarkyoloError):
+    """Training cannot go on (a non-finite loss, a bad option combination, ...)."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run is given; ``None`` means "from the cfg" (or the noted default).
+
+    Batch: ``batch`` images per optimiser update across all processes, ``subdivisions``
+    micro-batches per update and process (cfg ``batch``/``subdivisions`` by default).
+    Length: ``epochs``, or ``max_batches`` updates (Darknet's schedule from ``[net]``); with
+    neither, 100 epochs. Learning rate: ``lr`` (cfg ``learning_rate``), ``lr_policy``: ``auto`` is
+    ``cfg`` with ``max_batches`` and ``steps`` (x0.1 at 80% and 90%) with epochs; ``burn_in``
+    updates (cfg's with ``max_batches``, else ``warmup_epochs`` epochs), ``power`` from the cfg.
+    ``bn_momentum`` (0.03) replaces Darknet's 0.01 for the batch-norm running statistics: with
+    0.01 they trail the weights for hundreds of updates, which spoils validation in short runs.
+    Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
+    zoom range, ``flip``, HSV from ``[net]`` unless given; ``augment=False`` turns it all off.
+    """
+
+    model: str = "yolov3-tiny"
+    data: str = ""
+    weights: str | None = None
+    freeze: int = 0
+    epochs: int | None = None
+    max_batches: int | None = None
+    batch: int | None = None
+    subdivisions: int | None = None
+    img_size: int | None = None
+    multi_scale: bool | None = None
+    scale_interval: int = 10
+    workers: int = 2
+    device: str = "auto"
+    cache: bool = False
+    seed: int = 0
+    project: str = "runs/train"
+    name: str = "exp"
+    exist_ok: bool = False
+    resume: str | None = None
+    patience: int = 0
+    eval_interval: int = 1
+    lr: float | None = None
+    lr_policy: str = "auto"
+    lr_final: float = 0.01
+    burn_in: int | None = None
+    warmup_epochs: float = 3.0
+    momentum: float | None = None
+    decay: float | None = None
+    ema: bool = True
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
+    amp: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    nan: str = "stop"
+    max_nan_skips: int = 10
+    sync_bn: bool = False
+    bn_momentum: float | None = 0.03
+    augment: bool = True
+    geometry: str = "jitter"
+    jitter: float | None = None
+    scale: tuple[float, float] = (1.0, 1.0)
+    flip: float = 0.5
+    hue: float | None = None
+    saturation: float | None = None
+    exposure: float | None = None
+    val_conf: float = 0.001
+    val_iou: float = 0.6
+    val_batch: int = 8
+    save_period: int = 0
+    log_interval: int = 10
+    threads: int | None = None
+    clip_grad: float = 0.0
+    progress: bool = True
+    plots: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scale"] = list(self.scale)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "scale" in values:
+            values["scale"] = tuple(values["scale"])
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    run_dir: Path
+    epochs: int
+    updates: int
+    seen: int
+    best_fitness: float
+    best_epoch: int
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    nan_skips: int = 0
+    stopped_early: bool = False
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in a distributed run (world 1 for a plain run)."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _init_distributed(device_option: str) -> DistContext:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device_option != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return DistContext(world, rank, local)
+
+
+def _device(option: str, ctx: DistContext) -> torch.device:
+    if option == "auto":
+        option = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(option)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"--device {option}: CUDA is not available here")
+        if ctx.enabled:
+            device = torch.device("cuda", ctx.local_rank)
+    return device
+
+
+def _amp(option: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """-> (autocast dtype or None, use a GradScaler)."""
+    if option not in AMP_MODES:
+        raise TrainingError(f"--amp must be one of {AMP_MODES}, got {option!r}")
+    if option == "off" or (option == "auto" and device.type != "cuda"):
+        return None, False
+    if option == "auto":
+        option = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if option == "fp16":
+        if device.type != "cuda":
+            raise TrainingError("--amp fp16 needs a CUDA device (use bf16 on the CPU)")
+        return torch.float16, True
+    return torch.bfloat16, False
+
+
+def _unwrap(model: nn.Module) -> Darknet:
+    inner = getattr(model, "module", model)
+    return getattr(inner, "_orig_mod", inner)  # type: ignore[return-value]
+
+
+def fitness(metrics: dict[str, float]) -> float:
+    """0.1·mAP@.5 + 0.9·mAP@.5:.95 (NaN counts as 0)."""
+
+    def value(key: str) -> float:
+        x = metrics.get(key, float("nan"))
+        return 0.0 if x is None or math.isnan(x) else float(x)
+
+    return 0.1 * value("map50") + 0.9 * value("map")
+
+
+def find_last_checkpoint(project: str | Path) -> Path:
+    """The most recently written ``*/weights/last.pt`` under ``project``."""
+    found = sorted(Path(project).glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise TrainingError(f"--resume: no */weights/last.pt under {project}")
+    return found[-1]
+
+
+def _new_run_dir(project: str | Path, name: str, exist_ok: bool) -> Path:
+    from darkyolo.engine.outputs import new_run_dir
+
+    return new_run_dir(project, name, exist_ok)
+
+
+class _CsvLog:
+    """Append rows to a CSV; the header comes from the first row's keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: list[str] | None = None
+        if path.is_file():
+            with open(path, newline="") as handle:
+                header = next(csv.reader(handle), None)
+            self.columns = header or None
+
+    def write(self, row: dict[str, Any]) -> None:
+        new = self.columns is None
+        if new:
+            self.columns = list(row)
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(self.columns)
+            writer.writerow([_cell(row.get(c)) for c in self.columns])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Train a Darknet cfg on a ``.data`` dataset; see the module docstring.
+
+    ``loss_builder(model)`` makes the loss (default :func:`darkyolo.losses.build_loss`); it must
+    return ``callable(raw_maps, targets, input_hw, seen) -> (sum over the micro-batch, parts)``.
+    """
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        loss_builder: Callable[[nn.Module], Callable[..., tuple[Tensor, dict[str, Tensor]]]]
+        | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.options = options
+        self.loss_builder = loss_builder
+        self._log = log
+        self.ctx = DistContext()
+        self.ready = False
+
+    # ------------------------------------------------------------------ setup
+
+    def log(self, message: str) -> None:
+        if self.ctx.is_main:
+            self._log(message)
+
+    def _resume_state(self) -> dict[str, Any] | None:
+        if self.options.resume is None:
+            return None
+        path = Path(self.options.resume) if self.options.resume else None
+        if path is None:
+            path = find_last_checkpoint(self.options.project)
+        if path.is_dir():
+            path = path / "weights" / "last.pt"
+        state = load_checkpoint(path)
+        state["_path"] = str(path)
+        return state
+
+    def setup(self) -> None:
+        """Build data, model, optimiser and run folder (``fit`` calls it)."""
+        resume = self._resume_state()
+        if resume is not None:  # the run continues with its own options
+            stored = TrainOptions.from_dict(resume["options"])
+            overrides = {"resume": self.options.resume, "workers": self.options.workers,
+                         "device": self.options.device, "progress": self.options.progress}  # fmt: skip
+            if self.options.epochs is not None and stored.epochs is not None:
+                overrides["epochs"] = max(self.options.epochs, stored.epochs)
+            for key, value in overrides.items():
+                setattr(stored, key, value)
+            self.options = stored
+        opt = self.options
+        self.ctx = _init_distributed(opt.device)
+        self.device = _device(opt.device, self.ctx)
+        if opt.threads:
+            torch.set_num_threads(opt.threads)
+        torch.manual_seed(opt.seed + self.ctx.rank)
+        self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
+        if opt.nan not in ("stop", "skip"):
+            raise TrainingError(f"--nan must be stop or skip, got {opt.nan!r}")
+
+        # data
+        self.spec = load_dataset(opt.data)
+        self.names = list(self.spec.names)
+        self.train_records, train_report = load_split(self.spec, "train")
+        self.val_records, val_report = load_split(self.spec, "val") if self.spec.val else ([], None)
+        for report in (train_report, val_report):
+            if report is not None:
+                for line in report.lines():
+                    self.log(line)
+        if not self.train_records:
+            raise TrainingError(f"{self.spec.path}: the train split has no usable images")
+
+        # model
+        if resume is not None:
+            cfg_text = resume["cfg"]
+            source = f"{resume['_path']}:cfg"
+        else:
+            cfg_path = resolve_cfg_path(opt.model)
+            cfg_text = cfg_path.read_text(encoding="utf-8")
+            source = str(cfg_path)
+        config, original, self.cfg_text = build_for_data(cfg_text, len(self.names), source)
+        if config is not original:
+            self.log(
+                f"cfg {source}: heads adapted from {original.num_classes} to "
+                f"{config.num_classes} classes (the data's)"
+            )
+        self.config: NetworkConfig = config
+        net = config.net
+        model = Darknet(config)
+        if opt.weights and resume is None:
+            for line in load_pretrained(model, opt.weights, original).lines():
+                self.log(line)
+        if opt.bn_momentum is not None:  # Darknet's 0.01 lags far behind in short runs
+            for module in model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.momentum = opt.bn_momentum
+        self.frozen_bn = freeze_layers(model, opt.freeze) if opt.freeze else []
+        if opt.freeze:
+            self.log(f"froze layers 0..{opt.freeze - 1} (their batch norm stays in eval mode)")
+
+        # batch arithmetic
+        self.batch = opt.batch or net.batch
+        self.subdivisions = opt.subdivisions or (net.subdivisions if not opt.batch else 1)
+        share = self.batch // self.ctx.world_size
+        if self.batch % self.ctx.world_size or share % self.subdivisions:
+            raise TrainingError(
+                f"batch {self.batch} must split evenly over {self.ctx.world_size} processes x "
+                f"{self.subdivisions} subdivisions"
+            )
+        self.micro = share // self.subdivisions
+        self.images_per_update = share  # this process's share: DDP averages over processes
+
+        # input sizes and augmentation
+        last_head = config.heads[-1]
+        self.img_size = opt.img_size or net.width
+        if self.img_size % 32:
+            raise TrainingError(f"--img-size {self.img_size} is not a multiple of 32")
+        multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
+        self.sizes = multiscale_sizes(self.img_size) if multi else [self.img_size]
+        augment = None
+        if opt.augment:
+            augment = AugmentConfig(
+                geometry=opt.geometry,
+                jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
+                scale=tuple(opt.scale),
+                flip=opt.flip,
+                hue=opt.hue if opt.hue is not None else net.hue,
+                saturation=opt.saturation if opt.saturation is not None else net.saturation,
+                exposure=opt.exposure if opt.exposure is not None else net.exposure,
+            )
+        self.augment = augment
+        self.dataset = DetectionDataset(
+            self.train_records,
+            self.img_size,
+            augment,
+            seed=opt.seed,
+            cache=opt.cache,
+            cache_side=max(self.sizes) if opt.cache else None,
+            num_classes=len(self.names),
+        )
+        if opt.cache:
+            self.log(
+                f"cached {len(self.dataset)} images: {self.dataset.source.cached_bytes / 2**20:.0f} MiB"
+            )
+        self.sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.ctx.world_size,
+            rank=self.ctx.rank,
+            shuffle=True,
+            seed=opt.seed,
+            drop_last=False,
+        )
+        self.batch_sampler = MultiScaleBatchSampler(
+            self.sampler,
+            self.micro,
+            self.sizes,
+            interval=opt.scale_interval * self.subdivisions,
+            seed=opt.seed,
+        )
+        self.loader = DataLoader(
+            self.dataset,
+            batch_sampler=self.batch_sampler,
+            num_workers=opt.workers,
+            collate_fn=collate_detection,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=opt.workers > 0,
+            prefetch_factor=4 if opt.workers > 0 else None,
+        )
+        self.micro_per_epoch = len(self.batch_sampler)
+        self.updates_per_epoch = -(-self.micro_per_epoch // self.subdivisions)
+
+        # schedule
+        lr = opt.lr if opt.lr is not None else net.learning_rate
+        if opt.max_batches:
+            self.total_updates = opt.max_batches
+            self.epochs = -(-opt.max_batches // self.updates_per_epoch)
+        else:
+            self.epochs = opt.epochs or 100
+            self.total_updates = self.epochs * self.updates_per_epoch
+        policy = opt.lr_policy
+        if policy not in LR_POLICIES:
+            raise TrainingError(f"--lr-policy must be one of {LR_POLICIES}, got {policy!r}")
+        if policy == "auto":
+            policy = "cfg" if opt.max_batches else "steps"
+        if policy == "cfg":
+            base = LRSchedule.from_net(net, self.total_updates)
+            steps, scales = base.steps, base.scales
+            if steps and max(steps) > self.total_updates:
+                self.log(
+                    f"cfg steps {list(steps)} lie beyond the {self.total_updates} updates of this "
+                    "run: using x0.1 at 80% and 90% instead"
+                )
+                steps = (round(0.8 * self.total_updates), round(0.9 * self.total_updates))
+                scales = (0.1, 0.1)
+            burn = (
+                opt.burn_in
+                if opt.burn_in is not None
+                else min(net.burn_in, self.total_updates // 4)
+            )
+            self.schedule = LRSchedule(
+                lr, self.total_updates, burn, net.power, net.policy if net.policy in ("steps", "constant") else "constant",
+                tuple(steps), tuple(scales), opt.lr_final,
+            )  # fmt: skip
+        else:
+            burn = (
+                opt.burn_in
+                if opt.burn_in is not None
+                else round(opt.warmup_epochs * self.updates_per_epoch)
+            )
+            self.schedule = LRSchedule.for_epochs(
+                lr, self.total_updates, burn, net.power, policy, opt.lr_final
+            )
+
+        # device, formats, wrappers
+        self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
+        model = model.to(self.device, memory_format=self.memory_format)
+        if opt.sync_bn and self.ctx.enabled:
+            if self.device.type != "cuda":
+                raise TrainingError(
+                    "--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm is GPU only)"
+                )
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model  # the Darknet itself
+        self.ema = ModelEMA(model, opt.ema_decay, opt.ema_tau) if opt.ema else None
+        momentum = opt.momentum if opt.momentum is not None else net.momentum
+        decay = opt.decay if opt.decay is not None else net.decay
+        self.optimizer = torch.optim.SGD(
+            parameter_groups(model, decay), lr=lr, momentum=momentum, nesterov=False
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        wrapped: nn.Module = model
+        if self.ctx.enabled:
+            wrapped = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        if opt.compile:
+            wrapped = torch.compile(wrapped)
+        self.wrapped = wrapped
+        if self.loss_builder is None:
+            from darkyolo.losses import build_loss
+
+            self.loss_builder = build_loss
+        self.loss_fn = self.loss_builder(model)
+
+        # counters
+        self.epoch = 0
+        self.updates = 0
+        self.seen = 0
+        self.best_fitness = -math.inf
+        self.best_epoch = -1
+        self.nan_skips = 0
+        self.last_metrics: dict[str, float] = {}
+        if resume is not None:
+            self._restore(resume)
+            self.run_dir = Path(resume["_path"]).parent.parent
+        elif self.ctx.is_main:
+            self.run_dir = _new_run_dir(opt.project, opt.name, opt.exist_ok)
+        else:
+            self.run_dir = Path(opt.project) / opt.name
+        self.weights_dir = self.run_dir / "weights"
+        if self.ctx.is_main:
+            self.weights_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "model.cfg").write_text(self.cfg_text)
+            (self.run_dir / "options.json").write_text(json.dumps(self.options.to_dict(), indent=2))
+        self.ready = True
+        self.log(self._summary())
+
+    def _summary(self) -> str:
+        s = self.schedule
+        size = (
+            f"{self.sizes[0]}..{self.sizes[-1]} every {self.options.scale_interval} updates"
+            if len(self.sizes) > 1
+            else str(self.img_size)
+        )
+        return (
+            f"training {self.config.source} ({self.config.num_classes} classes) on "
+            f"{len(self.train_records)} images, {len(self.val_records)} for validation, "
+            f"device {self.device}{' x' + str(self.ctx.world_size) if self.ctx.enabled else ''}\n"
+            f"  batch {self.batch} = {self.ctx.world_size} process(es) x {self.subdivisions} x "
+            f"{self.micro} images; {self.updates_per_epoch} updates/epoch, {self.epochs} epochs, "
+            f"{self.total_updates} updates\n"
+            f"  lr {s.lr:g} {s.policy} (burn-in {s.burn_in} updates, power {s.power:g}), "
+            f"momentum {self.optimizer.param_groups[0]['momentum']:g}, "
+            f"decay {self.optimizer.param_groups[0]['weight_decay']:g}; EMA "
+            f"{'on' if self.ema else 'off'}; AMP {self.amp_dtype or 'off'}\n"
+            f"  input {size}; augmentation {self.augment or 'off'}\n"
+            f"  writing to {self.run_dir}"
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> dict[str, Any]:
+        model = self.model
+        inference = self.ema.module if self.ema is not None else model
+        return make_checkpoint(
+            cfg=self.cfg_text,
+            names=self.names,
+            model=inference.state_dict(),
+            train_model=model.state_dict() if self.ema is not None else None,
+            optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            ema=self.ema.state_dict() if self.ema is not None else None,
+            epoch=self.epoch,
+            updates=self.updates,
+            seen=self.seen,
+            best_fitness=self.best_fitness,
+            best_epoch=self.best_epoch,
+            nan_skips=self.nan_skips,
+            metrics=dict(self.last_metrics),
+            options=self.options.to_dict(),
+            rng=rng_state(),
+        )
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        train_state = (
+            state["train_model"] if state.get("train_model") is not None else state["model"]
+        )
+        self.model.load_state_dict(train_state)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["model"])
+            if state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.updates = int(state["updates"])
+        self.seen = int(state["seen"])
+        self.best_fitness = float(state["best_fitness"])
+        self.best_epoch = int(state.get("best_epoch", -1))
+        self.nan_skips = int(state.get("nan_skips", 0))
+        set_rng_state(state["rng"])
+        self.log(f"resuming {state['_path']}: {self.epoch} epochs, {self.updates} updates done")
+
+    def _save(self, improved: bool) -> None:
+        checkpoint = self._checkpoint()
+        atomic_save(checkpoint, self.weights_dir / "last.pt")
+        if improved:
+            atomic_save(checkpoint, self.weights_dir / "best.pt")
+            inference = self.ema.module if self.ema is not None else self.model
+            save_darknet_weights(
+                inference, self.weights_dir / "best.weights", WeightsHeader(0, 2, 0, self.seen)
+            )
+        period = self.options.save_period
+        if period and self.epoch % period == 0:
+            atomic_save(checkpoint, self.weights_dir / f"epoch{self.epoch}.pt")
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self, stop_after: int | None = None) -> TrainResult:
+        """Train (or resume) to the end; ``stop_after`` stops after that many epochs in all
+        (as an interruption would, for tests)."""
+        try:
+            if not self.ready:
+                self.setup()
+            return self._fit(stop_after)
+        finally:
+            if self.ctx.enabled and dist.is_initialized():
+                dist.destroy_process_group()
+
+    def _fit(self, stop_after: int | None) -> TrainResult:
+        results = _CsvLog(self.run_dir / "results.csv") if self.ctx.is_main else None
+        steps_log = _CsvLog(self.run_dir / "steps.csv") if self.ctx.is_main else None
+        stopped_early = False
+        best_result: EvalResult | None = None
+        while self.epoch < self.epochs and self.updates < self.total_updates:
+            if stop_after is not None and self.epoch >= stop_after:
+                break
+            epoch_stats = self._train_epoch(steps_log)
+            self.epoch += 1
+            metrics: dict[str, float] = {}
+            evaluated = None
+            last_epoch = self.epoch >= self.epochs or self.updates >= self.total_updates
+            if self.ctx.is_main:
+                if self.val_records and (
+                    self.epoch % self.options.eval_interval == 0 or last_epoch
+                ):
+                    evaluated = self.validate()
+                    metrics = {
+                        "map50": evaluated.map50,
+                        "map": evaluated.map,
+                        "map75": evaluated.map75,
+                    }
+                    self.log(
+                        f"epoch {self.epoch}: mAP@.5 {evaluated.map50:.4f}  "
+                        f"mAP@.5:.95 {evaluated.map:.4f}"
+                    )
+                score = (
+                    fitness(metrics)
+                    if metrics
+                    else (-epoch_stats["loss"] if not self.val_records else None)
+                )
+                improved = score is not None and score > self.best_fitness
+                if improved:
+                    self.best_fitness, self.best_epoch = score, self.epoch
+                    if evaluated is not None:
+                        best_result = evaluated
+                        write_metrics_json(evaluated, self.run_dir / "metrics.json")
+                if metrics:
+                    self.last_metrics = metrics
+                row = {"epoch": self.epoch, **epoch_stats, **metrics}
+                if metrics:
+                    row["fitness"] = fitness(metrics)
+                assert results is not None
+                results.write(row)
+                self._save(improved)
+                patience = self.options.patience
+                if patience and self.best_epoch >= 0 and self.epoch - self.best_epoch >= patience:
+                    self.log(
+                        f"no improvement for {patience} epochs (best: epoch {self.best_epoch}): stopping"
+                    )
+                    stopped_early = True
+            if self.ctx.enabled:
+                flag = torch.tensor([1 if stopped_early else 0], device=self._comm_device())
+                dist.broadcast(flag, 0)
+                stopped_early = bool(flag.item())
+            set_train_mode(self.model, self.frozen_bn)
+            if stopped_early:
+                break
+        if self.ctx.is_main:
+            self._finish(best_result)
+        return TrainResult(
+            run_dir=self.run_dir,
+            epochs=self.epoch,
+            updates=self.updates,
+            seen=self.seen,
+            best_fitness=self.best_fitness,
+            best_epoch=self.best_epoch,
+            last_metrics=dict(self.last_metrics),
+            nan_skips=self.nan_skips,
+            stopped_early=stopped_early,
+        )
+
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def validate(self) -> EvalResult:
+        """Score the EMA weights (or the model) on the validation split."""
+        model = self.ema.module if self.ema is not None else self.model
+        settings = ValSettings(
+            img_size=self.img_size,
+            batch_size=self.options.val_batch,
+            conf=self.options.val_conf,
+            iou=self.options.val_iou,
+            workers=min(self.options.workers, 2),
+        )
+        result = evaluate(
+            model, self.val_records, self.names, settings, self.device,
+            progress=self.options.progress, amp_dtype=self.amp_dtype,
+        )  # fmt: skip
+        set_train_mode(self.model, self.frozen_bn)
+        return result
+
+    def _finish(self, best_result: EvalResult | None) -> None:
+        csv_path = self.run_dir / "results.csv"
+        if self.options.plots and csv_path.is_file():
+            from darkyolo.viz.plots import plot_pr_curves, plot_training_curves
+
+            with open(csv_path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            shown = [c for c in rows[0] if c not in ("updates", "seen", "time_s", "img_s", "map75", "fitness")] if rows else []  # fmt: skip
+            plot_csv = self.run_dir / ".plot.csv"
+            with open(plot_csv, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, shown, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            plot_training_curves(plot_csv, self.run_dir / "results.png")
+            plot_csv.unlink()
+            if best_result is not None:
+                plot_pr_curves(best_result, self.names, self.run_dir / "pr_curve.png")
+        if best_result is not None:
+            self.log(format_table(best_result))
+        self.log(
+            f"done: {self.epoch} epochs, {self.updates} updates, {self.seen} images; best fitness "
+            f"{self.best_fitness:.4f} at epoch {self.best_epoch}; weights in {self.weights_dir}"
+        )
+
+    def _batches(self) -> Iterator[tuple[int, Tensor, Tensor, list[int]]]:
+        self.batch_sampler.set_epoch(self.epoch)
+        for number, (images, targets, indices) in enumerate(self.loader):
+            yield number, images, targets, indices
+
+    def _train_epoch(self, steps_log: _CsvLog | None) -> dict[str, float]:
+        opt = self.options
+        set_train_mode(self.model, self.frozen_bn)
+        part_sums: dict[str, Tensor] = {}
+        loss_sum = torch.zeros((), device=self.device)
+        images_done = 0
+        window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]] = []
+        bar = None
+        if self.ctx.is_main and opt.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.micro_per_epoch, desc=f"epoch {self.epoch + 1}/{self.epochs}", unit="batch", dynamic_ncols=True, leave=True)  # fmt: skip
+        start = time.perf_counter()
+        sync_every = 1 if self.device.type == "cpu" else 10
+        lr = self.schedule(self.updates + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        for number, images, targets, indices in self._batches():
+            if self.updates >= self.total_updates:
+                break
+            closes_update = (
+                number + 1
+            ) % self.subdivisions == 0 or number + 1 == self.micro_per_epoch
+            total, parts, input_hw = self._forward_backward(images, targets, closes_update)
+            window.append((number, total, parts, indices))
+            self.seen += images.shape[0] * self.ctx.world_size
+            images_done += images.shape[0]
+            if closes_update:
+                lr, skipped = self._update(window)
+                if not skipped:
+                    for _, t, p, _ in window:
+                        loss_sum += t
+                        for name, value in p.items():
+                            part_sums[name] = part_sums.get(name, 0) + value
+                window = []
+                if (
+                    steps_log is not None
+                    and opt.log_interval
+                    and self.updates % opt.log_interval == 0
+                ):
+                    elapsed = time.perf_counter() - start
+                    steps_log.write({
+                        "step": self.updates, "epoch": self.epoch + (number + 1) / self.micro_per_epoch,
+                        "seen": self.seen, "lr": lr, "loss": float(loss_sum) / max(images_done, 1),
+                        "size": input_hw[0], "img_s": images_done * self.ctx.world_size / elapsed,
+                    })  # fmt: skip
+            if bar is not None:
+                bar.update(1)
+                if (number + 1) % sync_every == 0 or number + 1 == self.micro_per_epoch:
+                    elapsed = time.perf_counter() - start
+                    shown = {"loss": f"{float(loss_sum) / max(images_done, 1):.3g}"}
+                    for name, value in part_sums.items():
+                        shown[name] = f"{float(value) / max(images_done, 1):.3g}"
+                    shown.update(lr=f"{lr:.2e}", size=input_hw[0], img_s=f"{images_done * self.ctx.world_size / elapsed:.1f}")  # fmt: skip
+                    bar.set_postfix(shown, refresh=False)
+        if bar is not None:
+            bar.close()
+        elapsed = time.perf_counter() - start
+        stats = {
+            "updates": self.updates,
+            "seen": self.seen,
+            "time_s": round(elapsed, 2),
+            "img_s": images_done * self.ctx.world_size / max(elapsed, 1e-9),
+            "lr": lr,
+            "loss": float(loss_sum) / max(images_done, 1),
+        }
+        for name, value in part_sums.items():
+            stats[name] = float(value) / max(images_done, 1)
+        return stats
+
+    def _forward_backward(
+        self, images: Tensor, targets: Tensor, closes_update: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor], tuple[int, int]]:
+        """One micro-batch: uint8 ``[B, 3, S, S]`` images and ``[T, 6]`` targets -> forward, loss
+        (sum / images per update), backward. Returns the summed loss, its parts and the input size."""
+        images = images.to(self.device, non_blocking=True)
+        images = images.to(torch.float32).div_(255).contiguous(memory_format=self.memory_format)
+        input_hw = (images.shape[-2], images.shape[-1])
+        no_sync = (
+            self.wrapped.no_sync()
+            if self.ctx.enabled and not closes_update and hasattr(self.wrapped, "no_sync")
+            else contextlib.nullcontext()
+        )
+        with no_sync:
+            with torch.autocast(
+                self.device.type,
+                dtype=self.amp_dtype or torch.float32,
+                enabled=self.amp_dtype is not None,
+            ):
+                raw = self.wrapped(images)
+            total, parts = self.loss_fn(raw, targets, input_hw, self.seen)
+            loss = total / self.images_per_update
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        return total.detach(), parts, input_hw
+
+    def train_batch(self, images: Tensor, targets: Tensor) -> tuple[float, bool]:
+        """One whole update on one batch (after :meth:`setup`; for benchmarks and tests):
+        uint8 ``[B, 3, S, S]`` images, ``[T, 6]`` targets -> (summed loss, update skipped)."""
+        set_train_mode(self.model, self.frozen_bn)
+        total, parts, _ = self._forward_backward(images, targets, True)
+        self.seen += images.shape[0] * self.ctx.world_size
+        _, skipped = self._update([(0, total, parts, [])])
+        return float(total), skipped
+
+    def _update(
+        self, window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]]
+    ) -> tuple[float, bool]:
+        """Close one optimiser update: lr, finite check, step, EMA -> (lr used, skipped)."""
+        self.updates += 1
+        lr = self.schedule(self.updates)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        totals = torch.stack([t for _, t, _, _ in window])
+        finite = torch.isfinite(totals).all().to(torch.float32)
+        if self.ctx.enabled:
+            flag = finite.reshape(1).to(self._comm_device())
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            finite = flag
+        if not bool(finite.item()):
+            self._non_finite(window)
+            self.optimizer.zero_grad(set_to_none=True)
+            return lr, True
+        if self.options.clip_grad > 0:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.clip_grad)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return lr, False
+
+    def _non_finite(self, window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]]) -> None:
+        where = []
+        for number, total, parts, indices in window:
+            if bool(torch.isfinite(total)):
+                continue
+            bad = [f"{k}={float(v)}" for k, v in parts.items() if not math.isfinite(float(v))]
+            files = [str(self.train_records[i].image) for i in indices]
+            shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
+            where.append(f"batch {number} (loss parts {', '.join(bad) or 'total'}; images {shown})")
+        if not where:
+            where.append("another process's batch")
+        message = f"non-finite loss in epoch {self.epoch + 1}, update {self.updates}: " + "; ".join(
+            where
+        )
+        if self.options.nan == "skip" and self.nan_skips < self.options.max_nan_skips:
+            self.nan_skips += 1
+            self.log(f"{message}; update skipped ({self.nan_skips}/{self.options.max_nan_skips})")
+            return
+        last = self.weights_dir / "last.pt" if hasattr(self, "weights_dir") else None
+        keep = (
+            f"; the last good checkpoint is {last}" if last is not None and last.is_file() else ""
+        )
+        raise TrainingError(message + keep)
+
+
+def train(options: TrainOptions, **kwargs: Any) -> TrainResult:
+    """Build a :class:`Trainer` for ``options`` and run it."""
+    return Trainer(options, **kwargs).fit()
+
+
+__all__ = [
+    "DistContext",
+    "TrainOptions",
+    "TrainResult",
+    "Trainer",
+    "TrainingError",
+    "find_last_checkpoint",
+    "fitness",
+    "train",
+]

@@ -1,0 +1,179 @@
+"""Transfer learning: a cfg adapted to the data's class count, pretrained weights, frozen layers.
+
+* :func:`adapt_classes` rewrites a cfg's text so every ``[yolo]``/``[region]`` head has the data's
+  class count and the ``[convolutional]`` before it the matching ``filters``.
+* :func:`load_pretrained` fills a model from a Darknet ``.weights`` file (full or a ``.conv.N``
+  prefix) or a darkyolo checkpoint, tensor by tensor; tensors whose shape differs (a head made for
+  another class count) are skipped and listed.
+* :func:`freeze_layers` stops gradients in the first N cfg layers; :func:`set_train_mode` keeps
+  their batch norm in eval mode while the rest trains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from darkyolo.darknet.cfg import (
+    NetworkConfig,
+    parse_cfg,
+    read_sections,
+    render_cfg,
+)
+from darkyolo.darknet.weights import load_weights
+from darkyolo.errors import ConfigError, WeightsError
+from darkyolo.models.darknet import Darknet
+
+HEAD_KINDS = ("yolo", "region")
+
+
+def adapt_classes(text: str, num_classes: int, file: str = "<cfg>") -> tuple[str, bool]:
+    """Cfg text with every head set to ``num_classes`` classes -> ``(text, changed)``.
+
+    The ``[convolutional]`` right before each head gets ``filters = anchors x (5 + classes)``
+    (``len(mask)`` anchors for ``[yolo]``, ``num`` for ``[region]``). Unchanged text is returned
+    as is (comments kept); a changed cfg is re-rendered without comments.
+    """
+    sections = read_sections(text, file)
+    changed = False
+    for position, section in enumerate(sections):
+        if section.kind not in HEAD_KINDS:
+            continue
+        options = section.options
+        if int(float(options.get("classes", "20"))) == num_classes:
+            continue
+        num = int(float(options.get("num", "1")))
+        anchors = (
+            len(options["mask"].split(",")) if section.kind == "yolo" and "mask" in options else num
+        )
+        previous = sections[position - 1] if position > 0 else None
+        if previous is None or previous.kind not in ("convolutional", "conv"):
+            raise ConfigError(
+                f"cannot adapt the class count: the layer before [{section.kind}] is not a "
+                "[convolutional]",
+                file,
+                section.line,
+            )
+        options["classes"] = str(num_classes)
+        previous.options["filters"] = str(anchors * (5 + num_classes))
+        changed = True
+    if not changed:
+        return text, False
+    return render_cfg(sections), True
+
+
+@dataclass
+class TransferReport:
+    """What :func:`load_pretrained` did."""
+
+    source: str
+    loaded: int = 0
+    skipped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        lines = [f"pretrained weights {self.source}: {self.loaded} tensors loaded"]
+        if self.skipped:
+            lines.append(
+                f"  skipped {len(self.skipped)} tensors of another shape (new heads for this "
+                f"data's classes): {', '.join(self.skipped[:6])}"
+                + (" ..." if len(self.skipped) > 6 else "")
+            )
+        if self.missing:
+            lines.append(f"  {len(self.missing)} tensors not in the file keep their initial values")
+        return lines
+
+
+def _copy_matching(
+    model: nn.Module, state: dict[str, torch.Tensor], report: TransferReport
+) -> None:
+    own = model.state_dict()
+    chosen = {}
+    for name, value in state.items():
+        if name not in own:
+            continue
+        if own[name].shape != value.shape:
+            report.skipped.append(f"{name} {tuple(value.shape)} -> {tuple(own[name].shape)}")
+            continue
+        chosen[name] = value
+    report.loaded = len(chosen)
+    report.missing = [
+        k for k in own if k not in chosen and k not in {s.split()[0] for s in report.skipped}
+    ]
+    model.load_state_dict(chosen, strict=False)
+
+
+def _is_checkpoint(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"PK"
+
+
+def load_pretrained(
+    model: Darknet, path: str | Path, source_config: NetworkConfig | None = None
+) -> TransferReport:
+    """Load weights made for ``source_config`` (default: the model's own cfg) into ``model``.
+
+    A ``.weights`` file is read into a model built from ``source_config`` (accepting a
+    ``.conv.N`` prefix), then copied over tensor by tensor; a checkpoint's model state likewise.
+    Tensors of another shape are skipped and reported.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    report = TransferReport(str(path))
+    if _is_checkpoint(path):
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for bad or unsafe pickles
+            raise WeightsError(f"{path}: not a loadable darkyolo checkpoint: {error}") from None
+        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path}: checkpoint holds no model state dict")
+        _copy_matching(model, state, report)
+        return report
+    donor = Darknet(source_config or model.config)
+    try:
+        load_weights(donor, path, allow_prefix=True)
+    except WeightsError as error:
+        raise WeightsError(
+            f"{error} (the weights must fit the cfg given with --model before its classes are "
+            "adapted to the data)"
+        ) from None
+    _copy_matching(model, donor.state_dict(), report)
+    if hasattr(donor, "weights_header"):
+        model.weights_header = donor.weights_header
+    return report
+
+
+def build_for_data(
+    text: str, num_classes: int, file: str = "<cfg>"
+) -> tuple[NetworkConfig, NetworkConfig, str]:
+    """``(config for the data, config as given, cfg text for the data)``."""
+    original = parse_cfg(text, file)
+    adapted_text, changed = adapt_classes(text, num_classes, file)
+    adapted = parse_cfg(adapted_text, file) if changed else original
+    return adapted, original, adapted_text
+
+
+def freeze_layers(model: Darknet, count: int) -> list[nn.Module]:
+    """Stop gradients in cfg layers ``0..count-1``; returns their batch-norm modules."""
+    if count < 0 or count > len(model.layers):
+        raise ConfigError(f"--freeze {count}: the model has {len(model.layers)} layers")
+    frozen_bn: list[nn.Module] = []
+    for layer in list(model.layers)[:count]:
+        for param in layer.parameters():
+            param.requires_grad_(False)
+        frozen_bn.extend(
+            m for m in layer.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        )
+    return frozen_bn
+
+
+def set_train_mode(model: nn.Module, frozen_bn: list[nn.Module]) -> None:
+    """``model.train()``, with the frozen layers' batch norm kept in eval mode."""
+    model.train()
+    for module in frozen_bn:
+        module.eval()

@@ -1,0 +1,205 @@
+"""The trainer on a tiny cfg and a few BCCD pictures: Darknet's update, accumulation, NaN
+handling, exact resume, freezing, class adaptation and what a run writes."""
+
+from __future__ import annotations
+
+import copy
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from darkyolo.darknet.cfg import parse_cfg
+from darkyolo.darknet.weights import read_header, save_darknet_weights
+from darkyolo.engine.checkpoint import load_checkpoint
+from darkyolo.engine.trainer import Trainer, TrainingError, TrainOptions
+from darkyolo.losses import build_loss
+from darkyolo.models.darknet import Darknet
+
+
+def options(tmp_path, data, cfg, **changes) -> TrainOptions:
+    base = dict(
+        model=str(cfg),
+        data=str(data),
+        epochs=2,
+        batch=4,
+        subdivisions=1,
+        img_size=64,
+        workers=0,
+        device="cpu",
+        project=str(tmp_path / "runs"),
+        progress=False,
+        plots=False,
+        val_batch=4,
+    )
+    base.update(changes)
+    return TrainOptions(**base)
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def plain_cfg(tmp_path, make_cfg):
+    path = tmp_path / "plain.cfg"
+    path.write_text(make_cfg(batch_normalize=False))
+    return path
+
+
+def test_one_update_is_darknets_sgd(tmp_path, bccd_small, plain_cfg):
+    """L = sum / batch and SGD(momentum, decay on kernels): the first update by hand."""
+    trainer = Trainer(options(tmp_path, bccd_small, plain_cfg, ema=False, lr=0.01, burn_in=0, channels_last=False), log=quiet)  # fmt: skip
+    trainer.setup()
+    images, targets, _ = next(iter(trainer.loader))
+    reference = copy.deepcopy(trainer.model)
+    x = images.float() / 255
+    total, _ = build_loss(reference)(reference(x), targets, tuple(x.shape[-2:]), 0)
+    (total / 4).backward()
+    decay = 0.0005
+    expected = {}
+    for name, param in reference.named_parameters():
+        kernel = name.endswith("conv.weight")
+        grad = param.grad + (decay * param.detach() if kernel else 0)
+        expected[name] = param.detach() - 0.01 * grad  # first step: momentum buffer = grad
+    loss, skipped = trainer.train_batch(images, targets)
+    assert not skipped and loss == pytest.approx(total.item(), rel=1e-5)
+    for name, param in trainer.model.named_parameters():
+        torch.testing.assert_close(param.detach(), expected[name], rtol=1e-5, atol=1e-7)
+
+
+def test_subdivisions_equal_one_big_batch(tmp_path, bccd_small, plain_cfg):
+    common = dict(epochs=1, batch=4, augment=False, multi_scale=False, ema=False, lr=0.01, burn_in=0)  # fmt: skip
+    split = Trainer(options(tmp_path, bccd_small, plain_cfg, subdivisions=2, name="a", **common), log=quiet)  # fmt: skip
+    whole = Trainer(options(tmp_path, bccd_small, plain_cfg, subdivisions=1, name="b", **common), log=quiet)  # fmt: skip
+    split.fit()
+    whole.fit()
+    assert split.micro == 2 and whole.micro == 4 and split.updates == whole.updates == 2
+    for (name, a), b in zip(split.model.state_dict().items(), whole.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
+class NanOnCall:
+    """A loss that turns NaN on its ``bad``-th call (box part)."""
+
+    def __init__(self, model, bad: int) -> None:
+        self.loss, self.calls, self.bad = build_loss(model), 0, bad
+
+    def __call__(self, raw, targets, input_hw, seen):
+        self.calls += 1
+        total, parts = self.loss(raw, targets, input_hw, seen)
+        if self.calls == self.bad:
+            total = total + float("nan")
+            parts = {**parts, "box": parts["box"] + float("nan")}
+        return total, parts
+
+
+def test_a_nan_loss_stops_naming_part_batch_and_images(tmp_path, bccd_small, tiny_cfg_file):
+    opts = options(tmp_path, bccd_small, tiny_cfg_file, epochs=3)
+    trainer = Trainer(opts, loss_builder=lambda m: NanOnCall(m, 3), log=quiet)
+    with pytest.raises(TrainingError) as caught:
+        trainer.fit()
+    message = str(caught.value)
+    assert "non-finite loss in epoch 2, update 3" in message
+    assert "box=nan" in message and "BloodImage_" in message
+    assert "last good checkpoint" in message
+    last = load_checkpoint(trainer.weights_dir / "last.pt")
+    assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())  # fmt: skip
+
+
+def test_a_nan_loss_can_be_skipped_and_counted(tmp_path, bccd_small, tiny_cfg_file):
+    opts = options(tmp_path, bccd_small, tiny_cfg_file, epochs=2, nan="skip")
+    logged: list[str] = []
+    result = Trainer(opts, loss_builder=lambda m: NanOnCall(m, 2), log=logged.append).fit()
+    assert result.nan_skips == 1 and result.updates == 4
+    assert any("update skipped (1/10)" in line for line in logged)
+    for value in torch.load(result.run_dir / "weights" / "last.pt", weights_only=True)["model"].values():  # fmt: skip
+        assert torch.isfinite(value.float()).all()
+
+
+def test_resume_continues_exactly(tmp_path, bccd_small, tiny_cfg_file):
+    """Augmentation, multi-scale, EMA and BN on: 1 epoch + resume == 2 epochs straight."""
+    straight = Trainer(options(tmp_path, bccd_small, tiny_cfg_file, name="straight"), log=quiet).fit()  # fmt: skip
+    first = Trainer(options(tmp_path, bccd_small, tiny_cfg_file, name="cut"), log=quiet)
+    first.fit(stop_after=1)
+    assert load_checkpoint(first.weights_dir / "last.pt")["epoch"] == 1
+    resumed = Trainer(TrainOptions(resume=str(first.run_dir), workers=0, progress=False), log=quiet).fit()  # fmt: skip
+    assert resumed.run_dir == first.run_dir and resumed.updates == straight.updates == 4
+    a = load_checkpoint(straight.run_dir / "weights" / "last.pt")
+    b = load_checkpoint(resumed.run_dir / "weights" / "last.pt")
+    assert a["seen"] == b["seen"] == 16
+    for key in ("model", "train_model"):
+        for name, value in a[key].items():
+            torch.testing.assert_close(b[key][name], value, rtol=0, atol=0, msg=f"{key} {name}")
+    rows = read_csv(resumed.run_dir / "results.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+
+
+def test_freeze_keeps_the_first_layers(tmp_path, bccd_small, tiny_cfg_file, make_cfg):
+    donor = Darknet(parse_cfg(make_cfg())).randomize_(3)
+    weights = tmp_path / "donor.weights"
+    save_darknet_weights(donor, weights)
+    trainer = Trainer(options(tmp_path, bccd_small, tiny_cfg_file, weights=str(weights), freeze=2, epochs=1, lr=0.01, burn_in=0), log=quiet)  # fmt: skip
+    trainer.fit()
+    frozen, trained = trainer.model.layers[0], trainer.model.layers[2]
+    for name, value in frozen.state_dict().items():
+        torch.testing.assert_close(value, donor.layers[0].state_dict()[name], msg=name)
+    assert not torch.equal(trained.conv.weight, donor.layers[2].conv.weight)
+    assert not torch.equal(trained.bn.running_mean, donor.layers[2].bn.running_mean)
+
+
+def test_classes_adapt_to_the_data_and_weights_transfer(tmp_path, bccd_small, make_cfg):
+    cfg = tmp_path / "coco-tiny.cfg"
+    cfg.write_text(make_cfg(classes=80))
+    donor = Darknet(parse_cfg(cfg.read_text())).randomize_(4)
+    weights = tmp_path / "coco.weights"
+    save_darknet_weights(donor, weights)
+    logged: list[str] = []
+    trainer = Trainer(options(tmp_path, bccd_small, cfg, weights=str(weights), epochs=1), log=logged.append)  # fmt: skip
+    result = trainer.fit()
+    text = "\n".join(logged)
+    assert "heads adapted from 80 to 3 classes" in text
+    assert "skipped 4 tensors of another shape" in text
+    assert trainer.model.num_classes == 3
+    checkpoint = load_checkpoint(result.run_dir / "weights" / "last.pt")
+    assert parse_cfg(checkpoint["cfg"]).num_classes == 3
+    assert checkpoint["names"] == ["Platelets", "RBC", "WBC"]
+
+
+def test_a_run_writes_logs_plots_and_weights(tmp_path, bccd_small, tiny_cfg_file):
+    result = Trainer(
+        options(tmp_path, bccd_small, tiny_cfg_file, log_interval=1, plots=True), log=quiet
+    ).fit()
+    run = result.run_dir
+    for name in ("results.csv", "steps.csv", "results.png", "pr_curve.png", "metrics.json", "model.cfg", "options.json"):  # fmt: skip
+        assert (run / name).is_file(), name
+    rows = read_csv(run / "results.csv")
+    assert len(rows) == 2 and {"loss", "box", "obj", "noobj", "cls", "lr", "map50", "map"} <= set(rows[0])  # fmt: skip
+    assert all(np.isfinite(float(r["map"])) for r in rows)
+    steps = read_csv(run / "steps.csv")
+    assert [int(r["step"]) for r in steps] == [1, 2, 3, 4]
+    checkpoint = load_checkpoint(run / "weights" / "best.pt")
+    for key in ("cfg", "model", "train_model", "optimizer", "ema", "epoch", "updates", "seen", "rng", "options"):  # fmt: skip
+        assert key in checkpoint
+    header = read_header((run / "weights" / "best.weights").read_bytes(), "best.weights")
+    assert header.seen == checkpoint["seen"] == 8 * checkpoint["epoch"]
+    model = Darknet(parse_cfg(checkpoint["cfg"]))
+    from darkyolo.darknet.weights import load_weights
+
+    load_weights(model, run / "weights" / "best.weights")  # the EMA weights in Darknet's format
+    torch.testing.assert_close(model.state_dict()["layers.0.conv.weight"], checkpoint["model"]["layers.0.conv.weight"])  # fmt: skip
+
+
+def test_bad_options_are_explained(tmp_path, bccd_small, tiny_cfg_file):
+    with pytest.raises(TrainingError, match="split evenly"):
+        Trainer(options(tmp_path, bccd_small, tiny_cfg_file, batch=6, subdivisions=4), log=quiet).setup()  # fmt: skip
+    with pytest.raises(TrainingError, match="multiple of 32"):
+        Trainer(options(tmp_path, bccd_small, tiny_cfg_file, img_size=70), log=quiet).setup()
+    with pytest.raises(TrainingError, match="fp16 needs a CUDA"):
+        Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="fp16"), log=quiet).setup()

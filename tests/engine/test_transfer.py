@@ -1,0 +1,84 @@
+"""Transfer learning: adapting a cfg's classes, loading weights made for other heads, freezing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from darkyolo.darknet.cfg import parse_cfg, resolve_cfg_path
+from darkyolo.darknet.weights import save_darknet_weights
+from darkyolo.engine.transfer import (
+    adapt_classes,
+    build_for_data,
+    freeze_layers,
+    load_pretrained,
+    set_train_mode,
+)
+from darkyolo.errors import ConfigError, WeightsError
+from darkyolo.models.darknet import Darknet
+
+
+def test_adapt_classes_rewrites_heads_and_filters():
+    text = resolve_cfg_path("yolov3-tiny").read_text()
+    adapted, changed = adapt_classes(text, 3)
+    assert changed
+    config = parse_cfg(adapted)
+    assert [h.classes for h in config.heads] == [3, 3]
+    for index in config.head_indices:
+        assert config.layers[index - 1].filters == 3 * (5 + 3)
+    assert adapt_classes(text, 80) == (text, False)
+    region, _ = adapt_classes(resolve_cfg_path("yolov2-tiny").read_text(), 2)
+    config = parse_cfg(region)
+    assert config.heads[0].classes == 2 and config.layers[-2].filters == 5 * (5 + 2)
+
+
+def test_adapt_classes_needs_a_conv_before_the_head():
+    text = "[net]\n[maxpool]\nsize=2\nstride=2\n[yolo]\nmask=0\nanchors=1,1\nclasses=2\nnum=1\n"
+    with pytest.raises(ConfigError, match="not a \\[convolutional\\]"):
+        adapt_classes(text, 3)
+
+
+def test_weights_for_80_classes_fill_a_3_class_model(tmp_path):
+    text = resolve_cfg_path("yolov3-tiny").read_text()
+    config, original, _ = build_for_data(text, 3)
+    donor = Darknet(original).randomize_(1)
+    path = tmp_path / "coco.weights"
+    save_darknet_weights(donor, path)
+    model = Darknet(config)
+    report = load_pretrained(model, path, original)
+    head_convs = {f"layers.{i - 1}.conv" for i in config.head_indices}
+    assert {s.split()[0].rsplit(".", 1)[0] for s in report.skipped} == head_convs
+    assert any("skipped 4 tensors" in line for line in report.lines())
+    torch.testing.assert_close(model.layers[0].conv.weight, donor.layers[0].conv.weight)
+    torch.testing.assert_close(model.layers[0].bn.running_var, donor.layers[0].bn.running_var)
+    with pytest.raises(WeightsError, match="before its classes are adapted"):
+        load_pretrained(model, path, config)  # the file does not fit the 3-class cfg
+
+
+def test_a_backbone_prefix_and_a_checkpoint(tmp_path):
+    config = parse_cfg(resolve_cfg_path("yolov3-tiny").read_text())
+    donor = Darknet(config).randomize_(2)
+    prefix = tmp_path / "tiny.conv.5"
+    save_darknet_weights(donor, prefix, cutoff=5)
+    model = Darknet(config)
+    report = load_pretrained(model, prefix)
+    torch.testing.assert_close(model.conv_layers()[4].conv.weight, donor.conv_layers()[4].conv.weight)  # fmt: skip
+    assert not torch.equal(model.conv_layers()[5].conv.weight, donor.conv_layers()[5].conv.weight)
+    assert report.loaded > 0
+    checkpoint = tmp_path / "c.pt"
+    torch.save({"model": donor.state_dict()}, checkpoint)
+    fresh = Darknet(config)
+    load_pretrained(fresh, checkpoint)
+    torch.testing.assert_close(fresh.state_dict()["layers.0.conv.weight"], donor.state_dict()["layers.0.conv.weight"])  # fmt: skip
+
+
+def test_freeze_stops_gradients_and_keeps_bn_in_eval():
+    model = Darknet(parse_cfg(resolve_cfg_path("yolov3-tiny").read_text()))
+    frozen = freeze_layers(model, 4)
+    assert len(frozen) == 2  # layers 0..3: conv, maxpool, conv, maxpool
+    assert not any(p.requires_grad for layer in list(model.layers)[:4] for p in layer.parameters())
+    assert all(p.requires_grad for p in model.layers[4].parameters())
+    set_train_mode(model, frozen)
+    assert model.training and not model.layers[0].bn.training and model.layers[4].bn.training
+    with pytest.raises(ConfigError):
+        freeze_layers(model, 1000)
