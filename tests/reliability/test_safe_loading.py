@@ -97,6 +97,27 @@ def test_trainer_checkpoint_loader_refuses_planted_pickle(tmp_path):
     assert not marker.exists(), "the planted pickle ran"
 
 
+@pytest.mark.parametrize("command", ["detect", "train"])
+def test_planted_pickle_through_the_command_line(tmp_path, capsys, command):
+    """``detect --weights evil.pt`` and ``train --resume evil.pt``: exit 2, nothing runs."""
+    pytest.importorskip(f"darkyolo.commands.{command}")
+    from darkyolo.cli import main
+
+    marker = tmp_path / "marker"
+    path = _plant(tmp_path / "evil.pt", marker)
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(TINY_CFG)
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (32, 32)).save(picture)
+    if command == "detect":
+        argv = ["detect", str(picture), "--model", str(cfg), "--weights", str(path)]
+    else:
+        argv = ["train", "--resume", str(path), "--project", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    assert str(path) in capsys.readouterr().err
+    assert not marker.exists(), "the planted pickle ran"
+
+
 def test_the_planted_pickle_is_armed(tmp_path):
     """Control: an unsafe load of the same file does run the command (so the refusal matters)."""
     marker = tmp_path / "marker"
