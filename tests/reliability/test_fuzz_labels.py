@@ -229,7 +229,12 @@ def _voc_numbers_mutated(text: str) -> st.SearchStrategy[str]:
     return st.tuples(st.integers(0, len(numbers) - 1), tokens()).map(replace)
 
 
+_ENCODINGS = ("utf-8", "UTF-8", "latin-1", "ascii", "utf-16", "utf-32", "utf-7", "nope", "rot13",
+              "hex", "idna", "", "x" * 300)  # fmt: skip
 VOC_BYTES = st.one_of(
+    st.sampled_from(_ENCODINGS)
+    .map(lambda e: f"<?xml version='1.0' encoding='{e}'?>\n{VOC_XML}")
+    .map(str.encode),
     mutated_lines(VOC_XML, _XML_LINES).map(lambda t: t.encode("utf-8", "surrogatepass")),
     _voc_numbers_mutated(VOC_XML).map(str.encode),
     mutated_bytes(VOC_XML.encode()),

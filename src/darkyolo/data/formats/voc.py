@@ -62,6 +62,9 @@ def parse_voc_xml(path: str | Path, one_based: bool = False) -> VocFile:
         raise DataError(f"not well-formed XML: {error}", file, line) from None
     except OSError as error:
         raise DataError(f"cannot read: {error.strerror}", file) from None
+    except (LookupError, ValueError) as error:  # encoding='nope', 'utf-32', 'rot13', ...
+        reason = " ".join(str(error).split())[:200]
+        raise DataError(f"unsupported XML encoding ({reason})", file) from None
     if root.tag != "annotation":
         raise DataError(f"expected an <annotation> root element, got <{root.tag}>", file)
     size = root.find("size")
