@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "reliability"
-MODULES = ("test_fuzz_cfg", "test_fuzz_labels", "test_fuzz_weights")
+MODULES = ("test_fuzz_cfg", "test_fuzz_labels", "test_fuzz_description", "test_fuzz_weights")
 
 
 def _load(name: str):

@@ -1,4 +1,4 @@
-"""Fuzz the label readers: YOLO txt, VOC XML, COCO JSON and the ``.data`` description.
+"""Fuzz the label readers: YOLO txt, ``.names``, VOC XML and COCO JSON.
 
 Property: each reader either returns its documented result (finite boxes, classes in range) or
 raises :class:`DataError` whose one-line message names the file (and, for line-based formats, a
@@ -28,9 +28,7 @@ from fuzzing import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
 
-from darkyolo.data.description import DatasetSpec, load_dataset
 from darkyolo.data.formats.coco import CocoFile, read_coco
 from darkyolo.data.formats.voc import VocFile, parse_voc_xml, voc_to_record
 from darkyolo.data.formats.yolo import parse_labels, read_labels, read_names
@@ -365,67 +363,6 @@ def _coco_json(data: bytes, include_crowd: bool) -> None:
     record("coco json", "ok")
 
 
-# ----------------------------------------------------------------------------------------------
-# .data description and image lists
-# ----------------------------------------------------------------------------------------------
-
-DATA_ROOT = TMP / "dataset"
-DATA_TEXT = "classes=3\ntrain=train.txt\nvalid=valid.txt\nnames=bccd.names\nbackup=backup/\n"
-LIST_TEXT = "images/train/a.png\nimages/train/b.png\n"
-
-
-def _make_dataset_files() -> None:
-    (DATA_ROOT / "images" / "train").mkdir(parents=True, exist_ok=True)
-    (DATA_ROOT / "labels" / "train").mkdir(parents=True, exist_ok=True)
-    for name in ("a", "b"):
-        Image.new("RGB", (16, 12), (90, 120, 150)).save(
-            DATA_ROOT / "images" / "train" / f"{name}.png"
-        )
-    (DATA_ROOT / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.25 0.25\n")
-    (DATA_ROOT / "labels" / "train" / "b.txt").write_text("2 0.5 0.5 1 1\n1 0.2 0.2 0.1 0.1\n")
-    (DATA_ROOT / "bccd.names").write_text("RBC\nWBC\nPlatelets\n")
-    (DATA_ROOT / "valid.txt").write_text("images/train/b.png\n")
-
-
-_make_dataset_files()
-_DATA_LINES = st.tuples(
-    st.sampled_from(("classes", "train", "valid", "val", "names", "backup", "eval", "nope")),
-    st.one_of(tokens(), st.sampled_from(("train.txt", "valid.txt", "bccd.names", "images"))),
-).map(lambda kv: f"{kv[0]}={kv[1]}")
-_LIST_LINES = st.one_of(
-    st.sampled_from(
-        ("images/train/a.png", "../dataset/images/train/a.png", "../../../etc/passwd",
-         "images/../../x.png", "missing.png", "bccd.names", "/dev/null", "images")
-    ),
-    tokens(),
-)  # fmt: skip
-
-
-@FUZZ
-@given(
-    st.one_of(mutated_lines(DATA_TEXT, _DATA_LINES), st.just(DATA_TEXT), st.text(max_size=60)),
-    st.one_of(mutated_lines(LIST_TEXT, _LIST_LINES), st.just(LIST_TEXT)),
-)
-def _data_description(data_text: str, list_text: str) -> None:
-    data_file = DATA_ROOT / "fuzz.data"
-    list_file = DATA_ROOT / "train.txt"
-    data_file.write_text(data_text, encoding="utf-8", errors="surrogatepass")
-    list_file.write_text(list_text, encoding="utf-8", errors="surrogatepass")
-    try:
-        spec = load_dataset(data_file)
-        assert isinstance(spec, DatasetSpec)
-        for split in ("train", "val"):
-            for item in spec.read(split):
-                _check_boxes(item.boxes, item.labels, spec.num_classes)
-    except DataError as error:
-        # names the .data file, the list, a names file or an image: whichever is at fault
-        assert error.file is not None, f"no file named: {error}"
-        check_error(error, error.file)
-        record(".data description", "DataError")
-        return
-    record(".data description", "ok")
-
-
 def test_yolo_label_text():
     outcomes = run_counted("yolo txt", _yolo_text)
     assert outcomes["ok"] > 0 and outcomes["DataError"] > 0
@@ -446,9 +383,4 @@ def test_voc_xml():
 
 def test_coco_json():
     outcomes = run_counted("coco json", _coco_json)
-    assert outcomes["ok"] > 0 and outcomes["DataError"] > 0
-
-
-def test_data_description():
-    outcomes = run_counted(".data description", _data_description)
     assert outcomes["ok"] > 0 and outcomes["DataError"] > 0

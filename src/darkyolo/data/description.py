@@ -147,7 +147,10 @@ def _read_options(data_file: Path) -> tuple[dict[str, str], dict[str, int]]:
 
 def _resolve(data_file: Path, value: str, key: str, line: int) -> Path:
     """A path from the .data file: against its folder first, then the working directory."""
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~name" of a user this system does not know: taken literally
+        path = Path(value)
     candidates = [path] if path.is_absolute() else [data_file.parent / path, Path.cwd() / path]
     for candidate in candidates:
         if candidate.exists():
