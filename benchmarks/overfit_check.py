@@ -11,6 +11,7 @@ came at and the wall time.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import tempfile
 import time
@@ -52,6 +53,8 @@ def main() -> int:
     parser.add_argument("--eval-interval", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.9, help="mAP@.5 to reach")
     parser.add_argument("--amp", default="off")
+    parser.add_argument("--init", default="darknet", choices=("darknet", "torch"))
+    parser.add_argument("--obj-prior", type=float, default=0.01, help="0 for none")
     parser.add_argument("--keep", type=Path, help="write the run here instead of a temp folder")
     args = parser.parse_args()
     if not BCCD.is_dir():
@@ -78,6 +81,8 @@ def main() -> int:
             cache=True,
             eval_interval=args.eval_interval,
             amp=args.amp,
+            init=args.init,
+            obj_prior=args.obj_prior or None,
             project=str(args.keep or tmp / "runs"),
             name="overfit",
             progress=False,
@@ -85,13 +90,9 @@ def main() -> int:
         start = time.perf_counter()
         result = Trainer(options, log=lambda m: print(m, flush=True)).fit()
         elapsed = time.perf_counter() - start
-        csv_file = result.run_dir / "results.csv"
-        best50 = 0.0
-        for line in csv_file.read_text().splitlines()[1:]:
-            header = csv_file.read_text().splitlines()[0].split(",")
-            row = dict(zip(header, line.split(",")))
-            if row.get("map50"):
-                best50 = max(best50, float(row["map50"]))
+        with open(result.run_dir / "results.csv", newline="") as handle:
+            scores = [float(row["map50"]) for row in csv.DictReader(handle) if row["map50"]]
+        best50 = max(scores, default=0.0)
         verdict = "PASS" if best50 > args.target else "FAIL"
         print(
             f"{verdict}: best mAP@.5 {best50:.3f} (target > {args.target}) on {args.images} "

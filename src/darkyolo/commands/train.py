@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ema-tau", type=float, default=2000.0, help="EMA warm-up in updates")
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
     g.add_argument("--nan", choices=("stop", "skip"), default="stop", help="on a NaN/Inf loss")
+    g.add_argument("--init", choices=("darknet", "torch"), default="darknet", help="initial weights before --weights: Darknet's He-normal kernels (default) or PyTorch's")  # fmt: skip
+    g.add_argument("--obj-prior", type=float, default=0.01, help="initial objectness probability of the heads (bias prior)")  # fmt: skip
+    g.add_argument("--bn-recalib", type=int, default=64, help="training pictures that recompute the batch-norm statistics before each validation and save (0: off)")  # fmt: skip
     g.add_argument("--bn-momentum", type=float, default=0.03, help="batch-norm running-stat momentum (Darknet: 0.01)")  # fmt: skip
 
     g = parser.add_argument_group("augmentation")

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -52,8 +53,14 @@ from darkyolo.engine.checkpoint import (
 )
 from darkyolo.engine.evaluator import EvalResult, format_table, write_metrics_json
 from darkyolo.engine.schedule import LRSchedule, ModelEMA, parameter_groups
-from darkyolo.engine.transfer import build_for_data, freeze_layers, load_pretrained, set_train_mode
-from darkyolo.engine.validate import ValSettings, evaluate
+from darkyolo.engine.transfer import (
+    build_for_data,
+    freeze_layers,
+    init_from_scratch,
+    load_pretrained,
+    set_train_mode,
+)
+from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
 from darkyolo.errors import DarkyoloError
 from darkyolo.models.darknet import Darknet
 
@@ -77,6 +84,8 @@ class TrainOptions:
     updates (cfg's with ``max_batches``, else ``warmup_epochs`` epochs), ``power`` from the cfg.
     ``bn_momentum`` (0.03) replaces Darknet's 0.01 for the batch-norm running statistics: with
     0.01 they trail the weights for hundreds of updates, which spoils validation in short runs.
+    ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
+    of the weights before each validation and save (0: keep the running averages).
     Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
     zoom range, ``flip``, HSV from ``[net]`` unless given; ``augment=False`` turns it all off.
     """
@@ -119,6 +128,9 @@ class TrainOptions:
     max_nan_skips: int = 10
     sync_bn: bool = False
     bn_momentum: float | None = 0.03
+    bn_recalib: int = 64
+    init: str = "darknet"
+    obj_prior: float | None = 0.01
     augment: bool = True
     geometry: str = "jitter"
     jitter: float | None = None
@@ -378,6 +390,10 @@ class Trainer:
         self.config: NetworkConfig = config
         net = config.net
         model = Darknet(config)
+        if opt.init not in ("darknet", "torch"):
+            raise TrainingError(f"--init must be darknet or torch, got {opt.init!r}")
+        if opt.init == "darknet" and resume is None:
+            init_from_scratch(model, opt.obj_prior)
         if opt.weights and resume is None:
             for line in load_pretrained(model, opt.weights, original).lines():
                 self.log(line)
@@ -433,6 +449,12 @@ class Trainer:
             self.log(
                 f"cached {len(self.dataset)} images: {self.dataset.source.cached_bytes / 2**20:.0f} MiB"
             )
+        calib = np.random.default_rng(opt.seed).permutation(len(self.train_records))
+        self.calib_dataset = DetectionDataset(
+            [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
+            self.img_size,
+            None,
+        )
         self.sampler = DistributedSampler(
             self.dataset,
             num_replicas=self.ctx.world_size,
@@ -689,9 +711,11 @@ class Trainer:
                         write_metrics_json(evaluated, self.run_dir / "metrics.json")
                 if metrics:
                     self.last_metrics = metrics
-                row = {"epoch": self.epoch, **epoch_stats, **metrics}
-                if metrics:
-                    row["fitness"] = fitness(metrics)
+                row: dict[str, Any] = {"epoch": self.epoch, **epoch_stats}
+                row.update(
+                    {key: metrics.get(key) for key in ("map50", "map", "map75")},
+                    fitness=fitness(metrics) if metrics else None,
+                )  # same columns in every row: blank where not evaluated
                 assert results is not None
                 results.write(row)
                 self._save(improved)
@@ -726,8 +750,11 @@ class Trainer:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def validate(self) -> EvalResult:
-        """Score the EMA weights (or the model) on the validation split."""
+        """Score the EMA weights (or the model) on the validation split (after recomputing their
+        batch-norm statistics, see ``bn_recalib``)."""
         model = self.ema.module if self.ema is not None else self.model
+        if self.options.bn_recalib > 0:
+            self.recalibrate(model)
         settings = ValSettings(
             img_size=self.img_size,
             batch_size=self.options.val_batch,
@@ -741,6 +768,24 @@ class Trainer:
         )  # fmt: skip
         set_train_mode(self.model, self.frozen_bn)
         return result
+
+    def recalibrate(self, model: Darknet) -> int:
+        """Recompute ``model``'s batch-norm statistics on ``bn_recalib`` training pictures."""
+        dataset = self.calib_dataset
+        size = max(1, self.options.val_batch)
+        batches = (
+            collate_detection([dataset[i] for i in range(start, min(start + size, len(dataset)))])[
+                0
+            ]
+            for start in range(0, len(dataset), size)
+        )
+        skip = [
+            m
+            for layer in list(model.layers)[: self.options.freeze]
+            for m in layer.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+        return recalibrate_batch_norm(model, batches, self.device, skip)
 
     def _finish(self, best_result: EvalResult | None) -> None:
         csv_path = self.run_dir / "results.csv"
@@ -774,7 +819,8 @@ class Trainer:
     def _train_epoch(self, steps_log: _CsvLog | None) -> dict[str, float]:
         opt = self.options
         set_train_mode(self.model, self.frozen_bn)
-        part_sums: dict[str, Tensor] = {}
+        names = getattr(self.loss_fn, "part_names", ())
+        part_sums: dict[str, Tensor | float] = {name: 0.0 for name in names}
         loss_sum = torch.zeros((), device=self.device)
         images_done = 0
         window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]] = []

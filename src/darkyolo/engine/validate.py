@@ -7,11 +7,11 @@ used (beyond what the network sees).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from darkyolo.data.dataset import LetterboxDataset, collate_letterbox
@@ -113,6 +113,56 @@ def evaluate(
     finally:
         model.train(was_training)
     return evaluator.compute()
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    model: nn.Module,
+    batches: Iterable[Tensor],
+    device: torch.device | str = "cpu",
+    skip: Sequence[nn.Module] = (),
+) -> int:
+    """Recompute every batch norm's running statistics from ``batches`` (uint8 ``[B, 3, S, S]``).
+
+    The statistics become the plain average over the batches of the per-batch mean and variance
+    ("precise BN"), for the weights as they are now. Running averages with a small momentum trail
+    weights that change quickly (short runs, high learning rates) and an EMA of weights is not
+    matched by an EMA of statistics; either can ruin eval-mode outputs. Modules in ``skip`` (frozen
+    layers) keep theirs. Returns the number of images used; ``model``'s mode is restored.
+    """
+    norms = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in skip
+    ]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    modes = {m: m.training for m in model.modules()}
+    memory_format = _memory_format(model)
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    model.eval()
+    for m in norms:
+        m.train()
+    used = 0
+    try:
+        for images in batches:
+            x = (
+                images.to(device)
+                .to(torch.float32)
+                .div_(255)
+                .contiguous(memory_format=memory_format)
+            )
+            model(x)
+            used += x.shape[0]
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        for m, mode in modes.items():
+            m.train(mode)
+    return used
 
 
 def _memory_format(model: nn.Module) -> torch.memory_format:
