@@ -47,9 +47,9 @@ def make_dataset(root: Path, count: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--img-size", type=int, default=416)
-    parser.add_argument("--lr", type=float, default=0.005)
+    parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--eval-interval", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.9, help="mAP@.5 to reach")
     parser.add_argument("--amp", default="off")

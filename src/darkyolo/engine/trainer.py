@@ -290,6 +290,19 @@ class _CsvLog:
             writer.writerow([_cell(row.get(c)) for c in self.columns])
 
 
+def _epoch_line(epoch: int, epochs: int, stats: dict[str, float], metrics: dict[str, float]) -> str:
+    parts = " ".join(
+        f"{k} {v:.3g}" for k, v in stats.items() if k not in ("updates", "seen", "time_s", "img_s", "lr", "loss")
+    )  # fmt: skip
+    line = (
+        f"epoch {epoch}/{epochs}: loss {stats['loss']:.4g} ({parts}) lr {stats['lr']:.3g}, "
+        f"{stats['img_s']:.1f} img/s, {stats['time_s']:.0f} s"
+    )
+    if metrics:
+        line += f"; mAP@.5 {metrics['map50']:.4f} mAP@.5:.95 {metrics['map']:.4f}"
+    return line
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -694,10 +707,6 @@ class Trainer:
                         "map": evaluated.map,
                         "map75": evaluated.map75,
                     }
-                    self.log(
-                        f"epoch {self.epoch}: mAP@.5 {evaluated.map50:.4f}  "
-                        f"mAP@.5:.95 {evaluated.map:.4f}"
-                    )
                 score = (
                     fitness(metrics)
                     if metrics
@@ -711,6 +720,7 @@ class Trainer:
                         write_metrics_json(evaluated, self.run_dir / "metrics.json")
                 if metrics:
                     self.last_metrics = metrics
+                self.log(_epoch_line(self.epoch, self.epochs, epoch_stats, metrics))
                 row: dict[str, Any] = {"epoch": self.epoch, **epoch_stats}
                 row.update(
                     {key: metrics.get(key) for key in ("map50", "map", "map75")},
