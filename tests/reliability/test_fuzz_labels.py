@@ -289,7 +289,7 @@ JSON_VALUES = st.recursive(
         st.booleans(),
         st.integers(),
         _HOSTILE_NUMBERS,
-        st.floats(),
+        st.floats(allow_subnormal=False),  # training may leave flush-to-zero on
         st.text(max_size=8),
         st.sampled_from(("../../etc/passwd", "/etc/passwd", "a\x00b.jpg", "", "C:\\x.jpg")),
     ),
