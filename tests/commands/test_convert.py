@@ -35,7 +35,7 @@ def test_convert_coco_prints_summary_and_writes_description(tmp_path, capsys):
     data = (tmp_path / "out" / "tiny.data").read_text()
     assert "classes=1" in data and "valid=valid.txt" in data and "coco_ids=3" in data
     assert (tmp_path / "out" / "labels" / "val" / "a.txt").read_text() == (
-        "0 0.25000000 0.25000000 0.50000000 0.50000000\n"
+        "0 0.25 0.25 0.5 0.5\n"
     )
 
 
