@@ -58,3 +58,15 @@ def test_anchors_plot_and_write_cfg(bccd, tmp_path, capsys):
 def test_write_cfg_needs_cfg(bccd, tmp_path, capsys):
     assert main(["anchors", str(bccd), "--write-cfg", str(tmp_path / "x.cfg")]) == 2
     assert "--write-cfg needs --cfg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["-k", "0"], ["--img-size", "0"], ["--restarts", "-1"]])
+def test_non_positive_numbers_are_refused(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from darkyolo.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["anchors", "unused.data", *option])
+    assert caught.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err

@@ -29,11 +29,26 @@ HELP = "fit anchors to a dataset's boxes by k-means with 1 - IoU distance"
 DEFAULT_COMPARISON = {"grid": "yolov2-voc", "pixels": "yolov3"}
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", type=Path, help=".data file, or a folder holding one")
-    parser.add_argument("-k", type=int, help="number of anchors (default: the cfg's, else 5 or 9)")
+    parser.add_argument(
+        "-k", type=_positive_int, help="number of anchors (default: the cfg's, else 5 or 9)"
+    )
     parser.add_argument("--cfg", help="cfg (path or bundled name) for units, size and comparison")
-    parser.add_argument("--img-size", type=int, help="network input side (default: cfg width, 416)")
+    parser.add_argument(
+        "--img-size", type=_positive_int, help="network input side (default: cfg width, 416)"
+    )
     parser.add_argument(
         "--units",
         choices=("grid", "pixels"),
@@ -41,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", choices=("train", "val", "all"), default="train")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--restarts", type=_positive_int, default=5)
     parser.add_argument("--center", choices=("mean", "median"), default="mean")
     parser.add_argument(
         "--plot", type=Path, help="write the elbow curve (mean IoU for k=1..10) here"
