@@ -28,6 +28,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,8 @@ def _init_distributed(device_option: str) -> DistContext:
         use_cuda = torch.cuda.is_available() and device_option != "cpu"
         if use_cuda:
             torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        # rank 0 validates while the others wait at the next collective: allow for a long one
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(hours=2))
     return DistContext(world, rank, local)
 
 
@@ -369,6 +371,8 @@ class Trainer:
         self.device = _device(opt.device, self.ctx)
         if opt.threads:
             torch.set_num_threads(opt.threads)
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(True)  # denormal gradients late in training crawl on CPUs
         torch.manual_seed(opt.seed + self.ctx.rank)
         self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
         if opt.nan not in ("stop", "skip"):
