@@ -177,6 +177,7 @@ def test_a_run_writes_logs_plots_and_weights(tmp_path, bccd_small, tiny_cfg_file
         options(tmp_path, bccd_small, tiny_cfg_file, log_interval=1, plots=True), log=quiet
     ).fit()
     run = result.run_dir
+    assert (torch.tensor([1e-20]) * 1e-20).item() > 0  # flush-to-zero was for the run only
     for name in ("results.csv", "steps.csv", "results.png", "pr_curve.png", "metrics.json", "model.cfg", "options.json"):  # fmt: skip
         assert (run / name).is_file(), name
     rows = read_csv(run / "results.csv")

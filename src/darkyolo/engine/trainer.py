@@ -371,8 +371,6 @@ class Trainer:
         self.device = _device(opt.device, self.ctx)
         if opt.threads:
             torch.set_num_threads(opt.threads)
-        if self.device.type == "cpu":
-            torch.set_flush_denormal(True)  # denormal gradients late in training crawl on CPUs
         torch.manual_seed(opt.seed + self.ctx.rank)
         self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
         if opt.nan not in ("stop", "skip"):
@@ -683,8 +681,12 @@ class Trainer:
         try:
             if not self.ready:
                 self.setup()
+            # denormal gradients late in training crawl on CPUs; the flag is process-wide, so
+            # it is set for the run only (PyTorch's default, off, is restored afterwards)
+            torch.set_flush_denormal(self.device.type == "cpu")
             return self._fit(stop_after)
         finally:
+            torch.set_flush_denormal(False)
             if self.ctx.enabled and dist.is_initialized():
                 dist.destroy_process_group()
 
