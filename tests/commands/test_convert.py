@@ -34,9 +34,7 @@ def test_convert_coco_prints_summary_and_writes_description(tmp_path, capsys):
     assert "crowd boxes skipped: 1" in out
     data = (tmp_path / "out" / "tiny.data").read_text()
     assert "classes=1" in data and "valid=valid.txt" in data and "coco_ids=3" in data
-    assert (tmp_path / "out" / "labels" / "val" / "a.txt").read_text() == (
-        "0 0.25 0.25 0.5 0.5\n"
-    )
+    assert (tmp_path / "out" / "labels" / "val" / "a.txt").read_text() == ("0 0.25 0.25 0.5 0.5\n")
 
 
 def test_convert_refuses_escaping_file_name(tmp_path, capsys):
