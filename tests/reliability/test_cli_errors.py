@@ -228,8 +228,11 @@ IN_PROCESS = {
         ["check", "{data}", "--split", "sideways"],
         ("invalid choice: 'sideways'", "--help"),
     ),
-    "not a number": (["anchors", "{data}", "-k", "five"], ("invalid int value: 'five'",)),
-    "negative k": (["anchors", "{data}", "-k", "-2"], ("k must be at least 1",)),
+    "not a number": (
+        ["anchors", "{data}", "-k", "five"],
+        ("-k: expected a whole number, got 'five'",),
+    ),
+    "negative k": (["anchors", "{data}", "-k", "-2"], ("-k: must be at least 1",)),
     "unknown command": (["frobnicate"], ("invalid choice: 'frobnicate'",)),
     "unknown option": (["info", "{cfg2}", "--colour"], ("unrecognized arguments: --colour",)),
     "img size not a multiple of the stride": (
