@@ -60,6 +60,19 @@ def test_same_key_same_sample_other_epoch_other_sample(records):
     assert not torch.equal(a, c)
 
 
+def test_mosaic_only_before_mosaic_epochs(records):
+    config = AugmentConfig(mosaic=1.0)
+    mixed = DetectionDataset(records, 96, config, seed=7, mosaic_epochs=2)
+    plain = DetectionDataset(records, 96, AugmentConfig(), seed=7)
+    early, _, _ = mixed[(1, 96, 1)]
+    late, late_targets, _ = mixed[(1, 96, 2)]
+    reference, reference_targets, _ = plain[(1, 96, 2)]
+    assert not torch.equal(early, plain[(1, 96, 1)][0])
+    assert torch.equal(late, reference) and torch.equal(late_targets, reference_targets)
+    again, _, _ = DetectionDataset(records, 96, config, seed=7)[(1, 96, 1)]
+    assert torch.equal(early, again)  # the same key draws the same mosaic
+
+
 def test_no_augmentation_is_the_letterbox(records):
     dataset = DetectionDataset(records, 64, None)
     image, targets, _ = dataset[0]

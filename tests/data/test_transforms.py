@@ -16,6 +16,7 @@ from darkyolo.data.transforms import (
     letterbox_affine,
     letterbox_eval,
     letterbox_uint8,
+    mosaic,
     move_boxes,
     rand_scale,
     warp,
@@ -149,3 +150,40 @@ def test_warp_matches_cv2_resize_for_a_plain_scale():
     assert difference.max() <= 6 and difference.mean() < 1.5  # same pixel-centre convention
     shifted = cv2.warpAffine(image, np.array([[100 / 70, 0, 0], [0, 80 / 50, 0.0]]), (100, 80))
     assert np.abs(shifted.astype(int) - reference)[2:-2, 2:-2].mean() > 5  # the naive one is not
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mosaic_boxes_land_on_their_own_pictures_pixels(seed):
+    """Four flat pictures (grey levels 40, 90, 160, 220), each with one box covering all of it and
+    labelled with its number: every box of the mosaic covers pixels of its own picture only."""
+    levels = (40, 90, 160, 220)
+    pictures = []
+    for number, level in enumerate(levels):
+        h, w = (120 + 20 * number, 160 - 10 * number)
+        pictures.append((np.full((h, w, 3), level, np.uint8), np.array([[0, 0, w, h]], np.float32), np.array([number])))  # fmt: skip
+    config = AugmentConfig(scale=(0.6, 1.4), hue=0, saturation=1, exposure=1, mosaic=1.0, min_visible=0)  # fmt: skip
+    out, boxes, labels = mosaic(pictures, (128, 128), config, np.random.default_rng(seed))
+    assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+    assert labels.tolist() == [0, 1, 2, 3]  # every tile shows part of its picture
+    assert boxes.min() >= 0 and boxes.max() <= 128
+    for (x1, y1, x2, y2), label in zip(boxes, labels, strict=True):
+        inside = out[int(np.ceil(y1)) + 1 : int(y2) - 1, int(np.ceil(x1)) + 1 : int(x2) - 1, 0]
+        assert inside.size and np.all(np.abs(inside.astype(int) - levels[label]) <= 1)
+
+
+def test_mosaic_keeps_every_box_when_pictures_fit_their_tiles():
+    """Tiny pictures (zoom 0.1 of the input) always fit their tile whole: no box is lost."""
+    image = picture_with_box((10, 10, 30, 30), (64, 64))
+    box = np.array([[10, 10, 30, 30]], np.float32)
+    config = AugmentConfig(scale=(0.1, 0.1), hue=0, saturation=1, exposure=1, mosaic=1.0)
+    pictures = [(image, box, np.array([n])) for n in range(4)]
+    _, boxes, labels = mosaic(pictures, (256, 256), config, np.random.default_rng(0))
+    assert labels.tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(boxes[:, 2] - boxes[:, 0], 20 * 0.1 * 256 / 64, rtol=1e-5)
+
+
+def test_mosaic_needs_four_pictures_and_a_valid_probability():
+    with pytest.raises(ValueError, match="4 pictures"):
+        mosaic([], (64, 64), AugmentConfig(), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="mosaic probability"):
+        AugmentConfig(mosaic=1.5)

@@ -34,7 +34,13 @@ from torch.utils.data import Dataset
 from darkyolo.data.description import DatasetSpec, load_dataset
 from darkyolo.data.images import read_image
 from darkyolo.data.records import ImageRecord, Problem
-from darkyolo.data.transforms import AugmentConfig, augment, letterbox_eval, letterbox_uint8
+from darkyolo.data.transforms import (
+    AugmentConfig,
+    augment,
+    letterbox_eval,
+    letterbox_uint8,
+    mosaic,
+)
 from darkyolo.errors import DataError
 
 Key = int | tuple[int, int, int]
@@ -153,6 +159,8 @@ class DetectionDataset(Dataset):
         cache: decode every picture once and keep it in RAM (``uint8``).
         cache_side: longest side kept in the cache (default: the picture's own size).
         num_classes: if given, a label outside ``0..num_classes-1`` raises :class:`DataError`.
+        mosaic_epochs: epochs (counted from 0) before this one may draw mosaics with probability
+            ``augment.mosaic``; later epochs use the plain augmentation (``None``: every epoch).
 
     ``dataset[key]`` -> ``(image uint8 [3, S, S], targets float32 [n, 5] (class, cx, cy, w, h)
     normalised to the input, index)``.
@@ -167,6 +175,7 @@ class DetectionDataset(Dataset):
         cache: bool = False,
         cache_side: int | None = None,
         num_classes: int | None = None,
+        mosaic_epochs: int | None = None,
     ) -> None:
         self.records = list(records)
         if not self.records:
@@ -183,6 +192,7 @@ class DetectionDataset(Dataset):
         self.img_size = img_size
         self.augment = augment
         self.seed = seed
+        self.mosaic_epochs = mosaic_epochs
         self.source = _ImageSource(self.records, cache, cache_side)
 
     def __len__(self) -> int:
@@ -200,7 +210,15 @@ class DetectionDataset(Dataset):
             pixels, boxes, labels = letterbox_uint8(image, boxes, labels, out_hw)
         else:
             rng = _rng(self.seed, epoch, index)
-            pixels, boxes, labels = augment(image, boxes, labels, out_hw, self.augment, rng)
+            if self._mosaic_now(epoch) and rng.random() < self.augment.mosaic:
+                others = rng.integers(0, len(self.records), size=3)
+                pictures = [(image, boxes, labels)]
+                for other in others.tolist():
+                    picture, picture_boxes = self.source.get(other)
+                    pictures.append((picture, picture_boxes, self.records[other].labels))
+                pixels, boxes, labels = mosaic(pictures, out_hw, self.augment, rng)
+            else:
+                pixels, boxes, labels = augment(image, boxes, labels, out_hw, self.augment, rng)
         targets = np.empty((len(labels), 5), dtype=np.float32)
         targets[:, 0] = labels
         targets[:, 1] = (boxes[:, 0] + boxes[:, 2]) / (2 * side)
@@ -208,6 +226,11 @@ class DetectionDataset(Dataset):
         targets[:, 3] = (boxes[:, 2] - boxes[:, 0]) / side
         targets[:, 4] = (boxes[:, 3] - boxes[:, 1]) / side
         return _to_chw(pixels), torch.from_numpy(targets), index
+
+    def _mosaic_now(self, epoch: int) -> bool:
+        if self.augment is None or self.augment.mosaic <= 0:
+            return False
+        return self.mosaic_epochs is None or epoch < self.mosaic_epochs
 
 
 def collate_detection(

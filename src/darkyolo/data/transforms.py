@@ -12,6 +12,12 @@ Geometry (one ``cv2.warpAffine`` per image: resize, placement, crop and flip in 
 * ``square``: a random square crop of the shorter side, resized to the input.
 * ``letterbox``: Darknet's letterbox (no randomness besides flip and colour).
 
+With probability ``mosaic`` a sample is a mosaic instead (AlexeyAB's and ultralytics' idea; our own
+geometry): a random split point in the middle 40% of each side cuts the canvas into four tiles, and
+each tile shows a random crop of a different picture whose long side spans ``s`` times the input
+(``s`` from ``scale``, aspect kept, as in the letterbox the network sees at evaluation), each flipped
+on its own. HSV then applies to the whole canvas. More objects, contexts and crops per update.
+
 Then a horizontal flip with probability ``flip`` and Darknet's HSV distortion: hue shifted by
 ``U(-hue, hue)`` of the colour circle, saturation and value multiplied by ``rand_scale``
 (``U(1, s)``, inverted with probability one half).
@@ -48,6 +54,7 @@ class AugmentConfig:
         saturation, exposure: Darknet's ``rand_scale`` ranges (cfg ``saturation``, ``exposure``).
         min_size: smallest visible box side kept, in output pixels.
         min_visible: smallest visible fraction of a box's area kept.
+        mosaic: probability that a sample is a four-picture mosaic (:func:`mosaic`).
     """
 
     geometry: str = "jitter"
@@ -59,6 +66,7 @@ class AugmentConfig:
     exposure: float = 1.5
     min_size: float = 2.0
     min_visible: float = 0.25
+    mosaic: float = 0.0
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
@@ -68,6 +76,8 @@ class AugmentConfig:
             raise ValueError(f"scale range must satisfy 0 < low <= high, got {self.scale}")
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter must lie in [0, 1), got {self.jitter}")
+        if not 0 <= self.mosaic <= 1:
+            raise ValueError(f"mosaic probability must lie in [0, 1], got {self.mosaic}")
 
 
 def rand_scale(rng: np.random.Generator, s: float) -> float:
@@ -235,11 +245,58 @@ def augment(
     pixels = warp(image, out_hw, affine, flip)
     moved = move_boxes(boxes, out_hw, affine, flip)
     moved, labels = clip_and_filter(moved, labels, out_hw, config.min_size, config.min_visible)
+    return _colour(pixels, config, rng), moved, labels
+
+
+def _colour(pixels: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     dhue = rng.uniform(-config.hue, config.hue) if config.hue > 0 else 0.0
     dsat = rand_scale(rng, config.saturation)
     dexp = rand_scale(rng, config.exposure)
-    pixels = hsv_distort(pixels, dhue, dsat, dexp, out=pixels)
-    return pixels, moved, labels
+    return hsv_distort(pixels, dhue, dsat, dexp, out=pixels)
+
+
+def mosaic(
+    pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    out_hw: tuple[int, int],
+    config: AugmentConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Four pictures in the four tiles of one canvas (see the module docstring), then HSV.
+
+    Args:
+        pictures: four ``(image uint8 [H, W, 3], boxes float32 [N, 4] xyxy, labels int64 [N])``.
+        out_hw: network input ``(h, w)``.
+    Returns:
+        ``uint8 [out_h, out_w, 3]``, boxes ``float32 [M, 4]`` xyxy in output pixels, labels ``[M]``.
+    """
+    if len(pictures) != 4:
+        raise ValueError(f"a mosaic takes 4 pictures, got {len(pictures)}")
+    h, w = out_hw
+    xc = round(rng.uniform(0.3, 0.7) * w)
+    yc = round(rng.uniform(0.3, 0.7) * h)
+    canvas = np.full((h, w, 3), FILL, dtype=np.uint8)
+    tiles = ((0, 0, xc, yc), (xc, 0, w, yc), (0, yc, xc, h), (xc, yc, w, h))
+    all_boxes, all_labels = [], []
+    for (image, boxes, labels), (x0, y0, x1, y1) in zip(pictures, tiles, strict=True):
+        tile_hw = (y1 - y0, x1 - x0)
+        oh, ow = image.shape[:2]
+        s = rng.uniform(*config.scale) if config.scale[1] > config.scale[0] else config.scale[0]
+        zoom = s * max(h, w) / max(oh, ow)
+        nw, nh = ow * zoom, oh * zoom
+        tw, th = tile_hw[1], tile_hw[0]
+        dx = rng.uniform(min(0.0, tw - nw), max(0.0, tw - nw))
+        dy = rng.uniform(min(0.0, th - nh), max(0.0, th - nh))
+        affine = (zoom, zoom, dx, dy)
+        flip = bool(rng.random() < config.flip)
+        canvas[y0:y1, x0:x1] = warp(image, tile_hw, affine, flip)
+        moved = move_boxes(boxes, tile_hw, affine, flip)
+        moved, kept = clip_and_filter(moved, labels, tile_hw, config.min_size, config.min_visible)
+        moved[:, 0::2] += x0
+        moved[:, 1::2] += y0
+        all_boxes.append(moved)
+        all_labels.append(kept)
+    pixels = _colour(canvas, config, rng)
+    return pixels, np.concatenate(all_boxes), np.concatenate(all_labels)
 
 
 def letterbox_uint8(
