@@ -102,12 +102,16 @@ def yolo_reference_delta(raw: torch.Tensor, truths: list[list[tuple]], spec: Yol
                 iou = _box_iou((0, 0, aw / net_w, ah / net_h), (0, 0, truth[2], truth[3]))
                 if iou > best_iou:
                     best_iou, best_n = iou, n
-            if best_n not in spec.mask:
-                continue
-            n = spec.mask.index(best_n)
-            delta_box(truth, b, n, j, i, spec.iou_normalizer * (2 - truth[2] * truth[3]))
-            delta[b, n, 4, j, i] = spec.obj_normalizer * (1 - out(b, n, 4, j, i))
-            delta_class(cls, b, n, j, i)
+            chosen = [spec.mask.index(best_n)] if best_n in spec.mask else []
+            for n, anchor_index in enumerate(spec.mask):  # AlexeyAB's iou_thresh
+                aw, ah = spec.anchors[anchor_index]
+                iou = _box_iou((0, 0, aw / net_w, ah / net_h), (0, 0, truth[2], truth[3]))
+                if anchor_index != best_n and iou > spec.iou_thresh:
+                    chosen.append(n)
+            for n in chosen:
+                delta_box(truth, b, n, j, i, spec.iou_normalizer * (2 - truth[2] * truth[3]))
+                delta[b, n, 4, j, i] = spec.obj_normalizer * (1 - out(b, n, 4, j, i))
+                delta_class(cls, b, n, j, i)
     return delta.view_as(raw)
 
 
@@ -171,6 +175,7 @@ def random_case(overrides: dict, seed: int = 3):
         {"truth_thresh": 0.5},
         {"scale_x_y": 1.2, "label_smooth_eps": 0.1, "obj_normalizer": 0.7, "iou_normalizer": 0.5},
         {"max_boxes": 2},
+        {"iou_thresh": 0.213},
     ],
 )
 def test_gradient_equals_darknet_delta(overrides: dict) -> None:
@@ -197,6 +202,27 @@ def test_truth_thresh_makes_a_positive() -> None:
     plain = [YoloHead(make_spec(s.mask), ()) for s in specs]
     _, without = DetectionLoss(plain)(raws, to_targets(RANDOM_TRUTHS), INPUT_HW, 0)
     assert with_tt["obj"] > without["obj"]
+
+
+def test_iou_thresh_gives_a_truth_every_anchor_above_it() -> None:
+    """Anchors 32 and 40 px in one head: a 36 px truth is best with 40 (IoU .81) and, with
+    iou_thresh .5, also positive on 32 (IoU .79); the 100 px anchor (IoU .13) stays out."""
+    spec = YoloSpec(
+        anchors=((32.0, 32.0), (40.0, 40.0), (100.0, 100.0)), mask=(0, 1, 2), classes=2, num=3
+    )
+    raw = torch.zeros(1, 21, 4, 4, dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 0.3, 0.6, 36 / 128, 36 / 128]], dtype=torch.float64)
+    (plain,), _, plain_parts = run([YoloHead(spec, ())], [raw], targets)
+    multi_spec = YoloSpec(**{**spec.__dict__, "iou_thresh": 0.5})
+    (multi,), _, multi_parts = run([YoloHead(multi_spec, ())], [raw], targets)
+    positives = [(multi.view(3, 7, 4, 4)[n, 5:, 2, 1] != 0).any().item() for n in range(3)]
+    assert positives == [True, True, False]
+    assert [(plain.view(3, 7, 4, 4)[n, 5:, 2, 1] != 0).any().item() for n in range(3)] == [
+        False,
+        True,
+        False,
+    ]
+    assert multi_parts["obj"].item() == pytest.approx(2 * plain_parts["obj"].item())
 
 
 # --------------------------------------------------------------------------------------------

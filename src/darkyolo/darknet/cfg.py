@@ -215,6 +215,7 @@ class YoloSpec:
     jitter: float = 0.2
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
+    iou_thresh: float = 1.0
     random: bool = False
     max_boxes: int = 90
     scale_x_y: float = 1.0
@@ -539,6 +540,7 @@ def _parse_yolo(options: _Options) -> YoloSpec:
         jitter=options.number("jitter", 0.2),
         ignore_thresh=options.number("ignore_thresh", 0.5),
         truth_thresh=options.number("truth_thresh", 1.0),
+        iou_thresh=options.number("iou_thresh", 1.0),
         random=options.flag("random", False),
         max_boxes=options.integer("max", 90, minimum=1),
         scale_x_y=options.number("scale_x_y", 1.0),

@@ -7,7 +7,9 @@ Per slot ``(b, a, j, i)`` of a ``[B, A*(5+C), H, W]`` raw map ``z`` (``BCE`` is 
 * A slot whose best IoU is ``> truth_thresh`` (default 1: never) becomes a positive for that truth.
 * Each truth, in order, goes to its cell and to the best shape-IoU anchor among **all** the cfg's
   anchors; if that anchor is not in this head's ``mask`` the head skips the truth (it still counts
-  for the ignore rule). A later truth on the same slot overwrites box and objectness:
+  for the ignore rule). With ``iou_thresh < 1`` (AlexeyAB) the truth also goes to every other anchor
+  of the head whose shape IoU with it exceeds ``iou_thresh``. A later truth on the same slot
+  overwrites box and objectness:
 
   * ``box``: ``s * (alpha * (BCE(z_x, t_x') + BCE(z_y, t_y')) + 0.5 * ((z_w - t_w)^2 + (z_h - t_h)^2))``,
     ``s = iou_normalizer * (2 - w h)``, ``t_x = x W - i``, ``t_w = ln(w W_in / anchor_w)``; with
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
 
-from darkyolo.boxes import normalized_cxcywh_to_xyxy
+from darkyolo.boxes import normalized_cxcywh_to_xyxy, wh_iou
 from darkyolo.losses.assign import (
     TruthBatch,
     Writers,
@@ -97,16 +99,32 @@ class YoloLoss:
         )
         best_n = best_anchor(boxes[..., 2:4], all_anchors)  # [B, M] over all cfg anchors
         slot = self._mask_lookup.to(device)[best_n]
+        valid = truths.valid & (slot >= 0)
         i, j = cell_indices(boxes[..., :2], grid_hw)
         image = torch.arange(batch, device=device).view(-1, 1).expand_as(i)
+        classes = truths.classes
+        if spec.iou_thresh < 1.0:
+            # AlexeyAB: the truth also goes to every other anchor of this head whose shape IoU
+            # exceeds iou_thresh. Rows become [B, M, A] so that later truths still win.
+            mask_wh = all_anchors[torch.tensor(spec.mask, device=device)]  # [A, 2]
+            shape_iou = wh_iou(boxes[..., 2:4].unsqueeze(-2), mask_wh)  # [B, M, A]
+            slots = torch.arange(anchors_n, device=device).expand_as(shape_iou)
+            valid = truths.valid.unsqueeze(-1) & (
+                (slots == slot.unsqueeze(-1)) | (shape_iou > spec.iou_thresh)
+            )
+            slot = slots
+            i, j, image, classes = (
+                t.unsqueeze(-1).expand_as(slots) for t in (i, j, image, classes)
+            )
+            boxes = boxes.unsqueeze(-2).expand(*slots.shape, 4)
         writers = Writers(
             image.reshape(-1),
             slot.clamp(min=0).reshape(-1),
             j.reshape(-1),
             i.reshape(-1),
             boxes.reshape(-1, 4),
-            truths.classes.reshape(-1),
-            (truths.valid & (slot >= 0)).reshape(-1),
+            classes.reshape(-1),
+            valid.reshape(-1),
         )
         if spec.truth_thresh < 1.0:
             writers = Writers.cat(
