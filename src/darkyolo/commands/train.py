@@ -20,7 +20,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.engine.trainer import AMP_MODES, LR_POLICIES
+    from darkyolo.engine.trainer import AMP_MODES, LR_POLICIES, OPTIMIZERS
 
     g = parser.add_argument_group("model and data")
     g.add_argument("--model", default="yolov3-tiny", help="bundled cfg name or .cfg path")
@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-epochs", type=float, default=3.0, help="burn-in length with --epochs")
     g.add_argument("--momentum", type=float, help="SGD momentum (default: cfg)")
     g.add_argument("--decay", type=float, help="weight decay on conv kernels (default: cfg)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (Darknet's), adam or adamw; --momentum is Adam's beta1")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
     g.add_argument("--ema-tau", type=float, default=2000.0, help="EMA warm-up in updates")
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
@@ -65,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--jitter", type=float, help="Darknet jitter (default: the cfg's)")
     g.add_argument("--scale", type=_pair, default=(1.0, 1.0), help="zoom range LOW,HIGH (1,1)")
     g.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
+    g.add_argument("--mosaic", type=float, default=0.0, help="probability of a four-picture mosaic (0: off)")  # fmt: skip
+    g.add_argument("--close-mosaic", type=int, default=0, help="no mosaics in the last N epochs")
     g.add_argument("--hue", type=float, help="default: cfg hue")
     g.add_argument("--saturation", type=float, help="default: cfg saturation")
     g.add_argument("--exposure", type=float, help="default: cfg exposure")

@@ -107,6 +107,23 @@ def parameter_groups(model: nn.Module, decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def make_optimizer(
+    name: str, groups: list[dict], lr: float, momentum: float
+) -> torch.optim.Optimizer:
+    """``sgd`` (Darknet: momentum, L2 decay in the gradient), ``adam`` (L2 decay in the gradient)
+    or ``adamw`` (decoupled decay); ``momentum`` is SGD's momentum or Adam's ``beta1``."""
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=False)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
 class ModelEMA:
     """Exponential moving average of a model's floating-point state (parameters and BN stats).
 

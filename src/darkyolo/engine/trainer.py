@@ -53,7 +53,13 @@ from darkyolo.engine.checkpoint import (
     set_rng_state,
 )
 from darkyolo.engine.evaluator import EvalResult, format_table, write_metrics_json
-from darkyolo.engine.schedule import LRSchedule, ModelEMA, parameter_groups
+from darkyolo.engine.schedule import (
+    OPTIMIZERS,
+    LRSchedule,
+    ModelEMA,
+    make_optimizer,
+    parameter_groups,
+)
 from darkyolo.engine.transfer import (
     build_for_data,
     freeze_layers,
@@ -88,7 +94,10 @@ class TrainOptions:
     ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
     of the weights before each validation and save (0: keep the running averages).
     Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
-    zoom range, ``flip``, HSV from ``[net]`` unless given; ``augment=False`` turns it all off.
+    zoom range, ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
+    mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
+    ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
+    updates do not depend on the loss's scale, which suits short runs from scratch).
     """
 
     model: str = "yolov3-tiny"
@@ -119,6 +128,7 @@ class TrainOptions:
     warmup_epochs: float = 3.0
     momentum: float | None = None
     decay: float | None = None
+    optimizer: str = "sgd"
     ema: bool = True
     ema_decay: float = 0.9999
     ema_tau: float = 2000.0
@@ -137,6 +147,8 @@ class TrainOptions:
     jitter: float | None = None
     scale: tuple[float, float] = (1.0, 1.0)
     flip: float = 0.5
+    mosaic: float = 0.0
+    close_mosaic: int = 0
     hue: float | None = None
     saturation: float | None = None
     exposure: float | None = None
@@ -375,6 +387,13 @@ class Trainer:
         self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
         if opt.nan not in ("stop", "skip"):
             raise TrainingError(f"--nan must be stop or skip, got {opt.nan!r}")
+        if opt.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"--optimizer must be one of {OPTIMIZERS}, got {opt.optimizer!r}")
+        if not 0 <= opt.mosaic <= 1 or opt.close_mosaic < 0:
+            raise TrainingError(
+                f"--mosaic must lie in 0..1 and --close-mosaic be >= 0, got {opt.mosaic}, "
+                f"{opt.close_mosaic}"
+            )
 
         # data
         self.spec = load_dataset(opt.data)
@@ -449,6 +468,7 @@ class Trainer:
                 hue=opt.hue if opt.hue is not None else net.hue,
                 saturation=opt.saturation if opt.saturation is not None else net.saturation,
                 exposure=opt.exposure if opt.exposure is not None else net.exposure,
+                mosaic=opt.mosaic,
             )
         self.augment = augment
         self.dataset = DetectionDataset(
@@ -538,6 +558,7 @@ class Trainer:
             self.schedule = LRSchedule.for_epochs(
                 lr, self.total_updates, burn, net.power, policy, opt.lr_final
             )
+        self.dataset.mosaic_epochs = max(0, self.epochs - opt.close_mosaic)
 
         # device, formats, wrappers
         self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
@@ -552,9 +573,7 @@ class Trainer:
         self.ema = ModelEMA(model, opt.ema_decay, opt.ema_tau) if opt.ema else None
         momentum = opt.momentum if opt.momentum is not None else net.momentum
         decay = opt.decay if opt.decay is not None else net.decay
-        self.optimizer = torch.optim.SGD(
-            parameter_groups(model, decay), lr=lr, momentum=momentum, nesterov=False
-        )
+        self.optimizer = make_optimizer(opt.optimizer, parameter_groups(model, decay), lr, momentum)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         wrapped: nn.Module = model
         if self.ctx.enabled:
@@ -608,12 +627,18 @@ class Trainer:
             f"{self.micro} images; {self.updates_per_epoch} updates/epoch, {self.epochs} epochs, "
             f"{self.total_updates} updates\n"
             f"  lr {s.lr:g} {s.policy} (burn-in {s.burn_in} updates, power {s.power:g}), "
-            f"momentum {self.optimizer.param_groups[0]['momentum']:g}, "
+            f"{self.options.optimizer} ({self._momentum_text()}), "
             f"decay {self.optimizer.param_groups[0]['weight_decay']:g}; EMA "
             f"{'on' if self.ema else 'off'}; AMP {self.amp_dtype or 'off'}\n"
             f"  input {size}; augmentation {self.augment or 'off'}\n"
             f"  writing to {self.run_dir}"
         )  # fmt: skip
+
+    def _momentum_text(self) -> str:
+        group = self.optimizer.param_groups[0]
+        if "betas" in group:
+            return f"betas {group['betas'][0]:g}, {group['betas'][1]:g}"
+        return f"momentum {group['momentum']:g}"
 
     # ------------------------------------------------------------------ checkpoints
 
