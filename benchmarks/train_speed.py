@@ -8,7 +8,12 @@ machine's load drifts over both alike):
 * ``pytorchyolo``: PyTorch-YOLOv3 1.8.0 (``pytorchyolo``) ``model(x)``, ``compute_loss``, backward,
   SGD step (the same momentum and decay), in its own virtual environment (``--peer-python``);
 * the data loader alone: darkyolo's augmenting loader (jitter, flip, HSV) at the same size and
-  batch, so one can see the data pipeline is not the bottleneck.
+  batch, so one can see the data pipeline is not the bottleneck;
+* end to end (``--e2e-batches``, on by default): each project's own training loop as a user runs
+  it, JPEG files in, its own loader (2 worker processes, its own augmentation) feeding its own
+  update: darkyolo's ``Trainer.loader`` + ``train_batch`` (SGD) and pytorchyolo's
+  ``_create_data_loader`` + ``model``/``compute_loss``/backward/step (Adam, its default for a cfg
+  with no ``optimizer=``), the same cfg, fixed 416 input, batch 16, no caching.
 
 Both networks get the same real batch: BCCD pictures augmented by darkyolo's pipeline, boxes as
 ``(image, class, cx, cy, w, h)`` targets, the cfg with its heads set to BCCD's 3 classes.
@@ -64,6 +69,37 @@ start = time.perf_counter()
 for _ in range(steps):
     step()
 print(json.dumps({"img_s": steps * images.shape[0] / (time.perf_counter() - start)}))
+"""
+
+
+PEER_E2E_SCRIPT = r"""
+import json, sys, time, torch
+from pytorchyolo.models import load_model
+from pytorchyolo.train import _create_data_loader
+from pytorchyolo.utils.loss import compute_loss
+cfg, train_list, size, batch, batches, warmup, workers, threads = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+if threads: torch.set_num_threads(threads)
+torch.manual_seed(0)
+model = load_model(cfg).train()
+hp = model.hyperparams
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-5, weight_decay=hp["decay"])
+loader = _create_data_loader(train_list, batch, size, workers, multiscale_training=False)
+count, start = 0, None
+while True:
+    for number, (_, imgs, targets) in enumerate(loader):
+        if count == warmup * batch and start is None:
+            start, count = time.perf_counter(), 0
+        outputs = model(imgs)
+        loss, _ = compute_loss(outputs, targets, model)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        count += imgs.shape[0]
+        if start is not None and count >= batches * batch:
+            break
+    if start is not None and count >= batches * batch:
+        break
+print(json.dumps({"img_s": count / (time.perf_counter() - start)}))
 """
 
 
@@ -150,6 +186,53 @@ def ours(
     return run
 
 
+def ours_end_to_end(
+    cfg: Path, data_file: Path, size: int, batch: int, batches: int, warmup: int, workers: int,
+    out: Path,
+) -> float:  # fmt: skip
+    """darkyolo's own loop: its loader (JPEG decode, jitter, flip, HSV) feeding ``train_batch``."""
+    from darkyolo.engine.trainer import Trainer, TrainOptions
+
+    options = TrainOptions(
+        model=str(cfg), data=str(data_file), batch=batch, subdivisions=1, img_size=size,
+        multi_scale=False, workers=workers, device="cpu", lr=1e-5, project=str(out),
+        name="e2e", exist_ok=True, progress=False,
+    )  # fmt: skip
+    trainer = Trainer(options, log=lambda _m: None)
+    trainer.setup()
+    count, start, epoch = 0, None, 0
+    while start is None or count < batches * batch:
+        trainer.batch_sampler.set_epoch(epoch)
+        for images, targets, _ in trainer.loader:
+            if start is None and count == warmup * batch:
+                start, count = time.perf_counter(), 0
+            trainer.train_batch(images, targets)
+            count += images.shape[0]
+            if start is not None and count >= batches * batch:
+                break
+        epoch += 1
+    return count / (time.perf_counter() - start)
+
+
+def peer_end_to_end(
+    python: Path, cfg: Path, data_file: Path, size: int, batch: int, batches: int, warmup: int,
+    workers: int, threads: int,
+) -> float:  # fmt: skip
+    folder = data_file.parent
+    listing = folder / "peer-train.txt"
+    lines = (folder / "train.txt").read_text().split()
+    listing.write_text("".join(f"{folder / line}\n" for line in lines))
+    result = subprocess.run(
+        [str(python), "-c", PEER_E2E_SCRIPT, str(cfg), str(listing), str(size), str(batch), str(batches), str(warmup), str(workers), str(threads)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
+    return json.loads(result.stdout.strip().splitlines()[-1])["img_s"]
+
+
 def peer(python: Path, cfg: Path, batch_file: Path, steps: int, warmup: int, threads: int) -> float:
     result = subprocess.run(
         [str(python), "-c", PEER_SCRIPT, str(cfg), str(batch_file), str(steps), str(warmup), str(threads)],
@@ -189,6 +272,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="loader processes")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
+    parser.add_argument("--e2e-batches", type=int, default=8, help="timed batches of the end-to-end loops (0: skip)")  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -241,6 +325,22 @@ def main() -> int:
                 print(f"  {variant:<12} {speed:7.2f}{ratio}   (rounds: {', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
             if peer_reason:
                 print(f"  pytorchyolo  skipped: {peer_reason}")
+            if args.e2e_batches:
+                e2e = {"darkyolo": [], "pytorchyolo": []}
+                for _ in range(args.rounds):
+                    e2e["darkyolo"].append(ours_end_to_end(cfg, data_file, args.img_size, args.batch, args.e2e_batches, 2, args.workers, tmp / "runs"))  # fmt: skip
+                    if peer_reason is None:
+                        try:
+                            e2e["pytorchyolo"].append(peer_end_to_end(args.peer_python, cfg, data_file, args.img_size, args.batch, args.e2e_batches, 2, args.workers, args.threads))  # fmt: skip
+                        except RuntimeError as error:
+                            peer_reason = f"peer failed: {error}"
+                print(f"  end to end, own loaders ({args.workers} workers), {args.e2e_batches} batches after 2 warm-up, median of {args.rounds}:")  # fmt: skip
+                base = statistics.median(e2e["pytorchyolo"]) if e2e["pytorchyolo"] else None
+                for engine, values in e2e.items():
+                    if values:
+                        speed = statistics.median(values)
+                        ratio = f"  {speed / base:.2f}x pytorchyolo" if base else ""
+                        print(f"  {engine:<12} {speed:7.2f}{ratio}   (rounds: {', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
     return 0
 
 
