@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "reliability"
+SUPPORT = TESTS.parent / "support"  # the shared test builders (tiny.py)
 MODULES = ("test_fuzz_cfg", "test_fuzz_labels", "test_fuzz_description", "test_fuzz_weights")
 
 
@@ -39,7 +40,7 @@ def main() -> int:
     if args.examples < 1:
         parser.error("--examples must be at least 1")
     os.environ["DARKYOLO_FUZZ_EXAMPLES"] = str(args.examples)
-    sys.path.insert(0, str(TESTS))
+    sys.path[:0] = [str(TESTS), str(SUPPORT)]
     import fuzzing  # after the environment variable: it reads the example count once
 
     failures = 0

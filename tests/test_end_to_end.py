@@ -8,91 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny import bccd_voc, tiny_cfg
 
 from darkyolo.cli import main
 
-BCCD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bccd"
-
-CFG = """[net]
-batch=4
-subdivisions=1
-width=96
-height=96
-channels=3
-momentum=0.9
-decay=0.0005
-saturation=1.5
-exposure=1.5
-hue=.1
-learning_rate=0.002
-burn_in=4
-max_batches=100
-policy=steps
-steps=80,90
-scales=.1,.1
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=24
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=8,8, 14,14, 24,24
-classes=3
-num=3
-jitter=.2
-ignore_thresh=.7
-truth_thresh=1
-random=1
-"""
-
-
-def voc_subset(root: Path, train: int, val: int) -> Path:
-    """A VOC folder with the first BCCD pictures (symlinks) and train/val lists."""
-    stems = sorted(p.stem for p in (BCCD / "Annotations").glob("*.xml"))[: train + val]
-    for folder in ("Annotations", "JPEGImages", "ImageSets/Main"):
-        (root / folder).mkdir(parents=True)
-    for stem in stems:
-        (root / "Annotations" / f"{stem}.xml").symlink_to((BCCD / "Annotations" / f"{stem}.xml").resolve())  # fmt: skip
-        (root / "JPEGImages" / f"{stem}.jpg").symlink_to((BCCD / "JPEGImages" / f"{stem}.jpg").resolve())  # fmt: skip
-    (root / "ImageSets/Main/train.txt").write_text("\n".join(stems[:train]) + "\n")
-    (root / "ImageSets/Main/val.txt").write_text("\n".join(stems[train:]) + "\n")
-    return root
+#: 96x96 pictures, convs of 16, 32 and 32 filters, one head, batches of 4 in one piece
+CFG = tiny_cfg(
+    size=96,
+    filters=(16, 32, 32),
+    heads=1,
+    anchors="8,8, 14,14, 24,24",
+    batch=4,
+    subdivisions=1,
+    burn_in=4,
+)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -102,11 +31,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_convert_train_resume_val_detect(tmp_path, capsys):
-    if not BCCD.is_dir():
-        pytest.skip(f"BCCD not found at {BCCD}")
+    voc = bccd_voc(tmp_path, 8, 4)
     names = tmp_path / "bccd.names"
-    names.write_text("Platelets\nRBC\nWBC\n")
-    voc = voc_subset(tmp_path / "voc", 8, 4)
     assert main(["convert", str(voc), str(tmp_path / "yolo"), "--from", "voc", "--to", "yolo", "--names", str(names), "--name", "bccd"]) == 0  # fmt: skip
     data = tmp_path / "yolo" / "bccd.data"
     cfg = tmp_path / "tiny.cfg"

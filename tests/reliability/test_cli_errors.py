@@ -6,90 +6,39 @@ imports); the rest call :func:`darkyolo.cli.main` in-process, which is the same 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from tiny import cfg, conv, head, maxpools, net, run_cli, start_cli, two_class_dataset
 
-from darkyolo.cli import main
 from darkyolo.darknet.cfg import load_cfg
 from darkyolo.darknet.weights import save_darknet_weights
 from darkyolo.models.darknet import Darknet
 
-CFG = """[net]
-width=64
-height=64
-batch=2
 
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-filters={filters}
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=4,5, 8,9, 16,20
-classes={classes}
-num=3
-"""
+def cfg_text(classes: int) -> str:
+    """64x64 pictures, one 4-filter conv and four max-pools (stride 32), one head."""
+    return cfg(net(64, batch=2), conv(4, stride=2), maxpools(4), head(classes, "4,5, 8,9, 16,20"))
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """A 2-class dataset of four 64x64 pictures, cfgs for 2 and 5 classes, their weights."""
     root = tmp_path_factory.mktemp("cli")
-    data = root / "ds"
     rng = np.random.default_rng(0)
-    for split in ("images", "labels"):
-        (data / split / "train").mkdir(parents=True)
-    for i in range(4):
-        pixels = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(data / "images" / "train" / f"{i}.png")
-        (data / "labels" / "train" / f"{i}.txt").write_text(
-            "0 0.5 0.5 0.3 0.3\n1 0.3 0.3 0.2 0.2\n"
-        )
-    (data / "t.names").write_text("a\nb\n")
-    (data / "t.txt").write_text("".join(f"images/train/{i}.png\n" for i in range(4)))
-    (data / "t.data").write_text("classes=2\ntrain=t.txt\nvalid=t.txt\nnames=t.names\n")
-    out = {"root": root, "data": data / "t.data", "image": data / "images" / "train" / "0.png"}
+    labels = "0 0.5 0.5 0.3 0.3\n1 0.3 0.3 0.2 0.2\n"
+    pictures = [(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), labels) for _ in range(4)]
+    data = two_class_dataset(root / "ds", pictures)
+    out = {"root": root, "data": data, "image": root / "ds" / "images" / "train" / "0.png"}
     for classes in (2, 5):
-        cfg = root / f"c{classes}.cfg"
-        cfg.write_text(CFG.format(filters=3 * (5 + classes), classes=classes))
-        model = Darknet(load_cfg(cfg))
+        cfg_file = root / f"c{classes}.cfg"
+        cfg_file.write_text(cfg_text(classes))
+        model = Darknet(load_cfg(cfg_file))
         save_darknet_weights(model, root / f"c{classes}.weights")
         torch.save({"model": model.state_dict()}, root / f"c{classes}.pt")
-        out[f"cfg{classes}"] = cfg
+        out[f"cfg{classes}"] = cfg_file
         out[f"weights{classes}"] = root / f"c{classes}.weights"
         out[f"pt{classes}"] = root / f"c{classes}.pt"
     (root / "bad.cfg").write_text("[net]\nwidth=64\n\n[convolutional]\nfilters=abc\n")
@@ -110,23 +59,6 @@ def check_one_line_error(status: int, stderr: str, *expected: str) -> str:
     for text in expected:
         assert text in errors[0], f"{text!r} not in {errors[0]!r}"
     return errors[0]
-
-
-def run_main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    """``darkyolo argv`` in this process -> (exit status, stderr, stdout)."""
-    err, out = io.StringIO(), io.StringIO()
-    previous = Path.cwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            status = main(argv)
-    except SystemExit as error:  # argparse
-        status = error.code if isinstance(error.code, int) else 1
-        if isinstance(error.code, str):
-            err.write(error.code + "\n")
-    finally:
-        os.chdir(previous)
-    return status, err.getvalue(), out.getvalue()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -152,18 +84,8 @@ def test_cli_errors_in_subprocesses(files):
     """Three processes started together: two bad inputs, and ``--debug`` as the control (the
     way to get the traceback)."""
     cases = _subprocess_cases(files)
-
-    def start(argv: list[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "darkyolo", *argv],
-            cwd=files["root"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    procs = {name: start(argv) for name, (argv, _) in cases.items()}
-    debug = start(["--debug", "info", str(files["bad_cfg"])])
+    procs = {name: start_cli(argv, files["root"], text=True) for name, (argv, _) in cases.items()}
+    debug = start_cli(["--debug", "info", str(files["bad_cfg"])], files["root"], text=True)
     for name, proc in procs.items():
         _, stderr = proc.communicate(timeout=300)
         check_one_line_error(proc.returncode, stderr, *cases[name][1])
@@ -176,98 +98,74 @@ def test_cli_errors_in_subprocesses(files):
 # In-process: the same main()
 # ----------------------------------------------------------------------------------------------
 
+#: name -> (the command line, split at spaces and then filled in with the ``files``; the texts
+#: its one error line must hold)
 IN_PROCESS = {
     # wrong paths
-    "missing picture": (
-        ["detect", "{root}/nope.jpg", "--model", "{cfg2}"],
-        ("nothing could be read",),
-    ),
+    "missing picture": ("detect {root}/nope.jpg --model {cfg2}", "nothing could be read"),
     "missing weights": (
-        ["detect", "{image}", "--model", "{cfg2}", "--weights", "{root}/nope.weights"],
-        ("nope.weights: no such weights file",),
+        "detect {image} --model {cfg2} --weights {root}/nope.weights",
+        "nope.weights: no such weights file",
     ),
-    "folder as weights": (
-        ["detect", "{image}", "--model", "{cfg2}", "--weights", "{root}"],
-        ("no such weights file",),
-    ),
-    "cfg as weights": (
-        ["detect", "{image}", "--model", "{cfg2}", "--weights", "{cfg2}"],
-        ("c2.cfg",),
-    ),
+    "folder as weights": ("detect {image} --model {cfg2} --weights {root}", "no such weights file"),
+    "cfg as weights": ("detect {image} --model {cfg2} --weights {cfg2}", "c2.cfg"),
     "empty weights": (
-        ["detect", "{image}", "--model", "{cfg2}", "--weights", "{empty}"],
-        ("empty.weights", "too short"),
+        "detect {image} --model {cfg2} --weights {empty}",
+        "empty.weights",
+        "too short",
     ),
-    "missing names": (
-        ["detect", "{image}", "--model", "{cfg2}", "--names", "{root}/nope.names"],
-        ("nope.names",),
-    ),
-    "missing data for anchors": (["anchors", "{root}/nope.data"], ("no such dataset",)),
-    "missing data for check": (["check", "{root}/nope.data"], ("no such dataset",)),
-    "missing convert source": (["convert", "{root}/nope", "{root}/out"], ("nope",)),
-    "bad cfg": (["info", "{bad_cfg}"], ("bad.cfg:5: key 'filters'", "expected an integer")),
+    "missing names": ("detect {image} --model {cfg2} --names {root}/nope.names", "nope.names"),
+    "missing data for anchors": ("anchors {root}/nope.data", "no such dataset"),
+    "missing data for check": ("check {root}/nope.data", "no such dataset"),
+    "missing convert source": ("convert {root}/nope {root}/out", "nope"),
+    "bad cfg": ("info {bad_cfg}", "bad.cfg:5: key 'filters'", "expected an integer"),
     "missing dataset": (
-        ["val", "--model", "{cfg2}", "--weights", "{weights2}", "--data", "{root}/no.data"],
-        ("no.data", "no such dataset"),
+        "val --model {cfg2} --weights {weights2} --data {root}/no.data",
+        "no.data",
+        "no such dataset",
     ),
     "cfg classes vs data": (
-        ["val", "--model", "{cfg5}", "--weights", "{weights5}", "--data", "{data}"],
-        ("the model has 5 classes, the dataset 2",),
+        "val --model {cfg5} --weights {weights5} --data {data}",
+        "the model has 5 classes, the dataset 2",
     ),
     # wrong option values
     "bad option value": (
-        ["detect", "{image}", "--conf", "abc"],
-        ("argument --conf: invalid float value: 'abc'", "darkyolo detect --help"),
+        "detect {image} --conf abc",
+        "argument --conf: invalid float value: 'abc'",
+        "darkyolo detect --help",
     ),
     "conf out of range": (
-        ["detect", "{image}", "--model", "{cfg2}", "--conf", "5"],
-        ("conf and iou must lie in 0..1",),
+        "detect {image} --model {cfg2} --conf 5",
+        "conf and iou must lie in 0..1",
     ),
-    "zero batch": (["detect", "{image}", "--model", "{cfg2}", "--batch", "0"], ("batch",)),
-    "bad choice": (
-        ["check", "{data}", "--split", "sideways"],
-        ("invalid choice: 'sideways'", "--help"),
-    ),
-    "not a number": (
-        ["anchors", "{data}", "-k", "five"],
-        ("-k: expected a whole number, got 'five'",),
-    ),
-    "negative k": (["anchors", "{data}", "-k", "-2"], ("-k: must be at least 1",)),
-    "unknown command": (["frobnicate"], ("invalid choice: 'frobnicate'",)),
-    "unknown option": (["info", "{cfg2}", "--colour"], ("unrecognized arguments: --colour",)),
+    "zero batch": ("detect {image} --model {cfg2} --batch 0", "batch"),
+    "bad choice": ("check {data} --split sideways", "invalid choice: 'sideways'", "--help"),
+    "not a number": ("anchors {data} -k five", "-k: expected a whole number, got 'five'"),
+    "negative k": ("anchors {data} -k -2", "-k: must be at least 1"),
+    "unknown command": ("frobnicate", "invalid choice: 'frobnicate'"),
+    "unknown option": ("info {cfg2} --colour", "unrecognized arguments: --colour"),
     "img size not a multiple of the stride": (
-        ["export", "--model", "{cfg2}", "--img-size", "31", "--output", "{root}/x.onnx"],
-        ("multiple of the network stride 32",),
+        "export --model {cfg2} --img-size 31 --output {root}/x.onnx",
+        "multiple of the network stride 32",
     ),
-    "unknown device": (
-        ["detect", "{image}", "--model", "{cfg2}", "--device", "banana"],
-        ("banana",),
-    ),
+    "unknown device": ("detect {image} --model {cfg2} --device banana", "banana"),
     # weights for another cfg
     "checkpoint for another cfg": (
-        ["detect", "{image}", "--model", "{cfg2}", "--weights", "{pt5}"],
-        ("c5.pt", "checkpoint does not fit this cfg"),
+        "detect {image} --model {cfg2} --weights {pt5}",
+        "c5.pt",
+        "checkpoint does not fit this cfg",
     ),
     "weights for another cfg (export)": (
-        [
-            "export",
-            "--model",
-            "{cfg2}",
-            "--weights",
-            "{weights5}",
-            "--format",
-            "weights",
-            "--output",
-            "{root}/x.weights",
-        ],
-        ("c5.weights", "Is this the .weights file for this cfg"),
+        "export --model {cfg2} --weights {weights5} --format weights --output {root}/x.weights",
+        "c5.weights",
+        "Is this the .weights file for this cfg",
     ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(IN_PROCESS))
 def test_cli_error_in_process(files, name):
-    argv, expected = IN_PROCESS[name]
+    command, *expected = IN_PROCESS[name]
     values = {
         "root": files["root"],
         "image": files["image"],
@@ -280,7 +178,7 @@ def test_cli_error_in_process(files, name):
         "bad_cfg": files["bad_cfg"],
         "empty": files["empty_weights"],
     }
-    status, stderr, _ = run_main([a.format(**values) for a in argv], files["root"])
+    status, stderr, _ = run_cli([a.format(**values) for a in command.split()], files["root"])
     check_one_line_error(status, stderr, *expected)
 
 
@@ -289,19 +187,19 @@ def test_train_adapts_the_cfg_classes_to_the_data_and_says_so(files):
     failing; with a weights file for another cfg it fails in one line."""
     pytest.importorskip("darkyolo.commands.train")
     runs = str(files["root"] / "runs")
-    status, _, stdout = run_main(
+    status, _, stdout = run_cli(
         ["train", "--model", str(files["cfg5"]), "--data", str(files["data"]), "--epochs", "1",
          "--no-progress", "--project", runs],
         files["root"],
     )  # fmt: skip
     assert status == 0 and "heads adapted from 5 to 2 classes" in stdout
-    status, stderr, _ = run_main(
+    status, stderr, _ = run_cli(
         ["train", "--model", str(files["cfg2"]), "--data", str(files["data"]), "--weights",
          str(files["weights5"]), "--epochs", "1", "--project", runs],
         files["root"],
     )  # fmt: skip
     check_one_line_error(status, stderr, "c5.weights")
-    status, stderr, _ = run_main(
+    status, stderr, _ = run_cli(
         ["train", "--model", str(files["cfg2"]), "--data", str(files["root"] / "no.data"),
          "--epochs", "1", "--project", runs],
         files["root"],

@@ -17,14 +17,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from tiny import cfg, conv, head, maxpools, net, start_cli, two_class_dataset
 
 pytest.importorskip("darkyolo.engine.trainer")
 pytest.importorskip("darkyolo.commands.train")
@@ -37,65 +36,24 @@ TOLERANCE = 1e-6
 EPOCHS = 12
 KILLS = 3
 
-CFG = """[net]
-width=64
-height=64
-batch=4
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-filters=21
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=8,8, 16,16, 24,24
-classes=2
-num=3
-"""
+#: 64x64 pictures: convs of 8 (stride 2) and 16 filters, four max-pools, a 21-filter head
+CFG = cfg(
+    net(64, batch=4),
+    conv(8, stride=2),
+    maxpools(),
+    conv(16),
+    maxpools(3),
+    head(2, anchors="8,8, 16,16, 24,24"),
+)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> dict[str, Path]:
     """16 synthetic 64x64 pictures with two coloured boxes each (class 0 red, class 1 blue)."""
     root = tmp_path_factory.mktemp("crash")
-    data = root / "ds"
-    (data / "images" / "train").mkdir(parents=True)
-    (data / "labels" / "train").mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for i in range(16):
+    pictures = []
+    for _ in range(16):
         picture = np.full((64, 64, 3), 40, np.uint8)
         lines = []
         for _ in range(2):
@@ -104,13 +62,10 @@ def dataset(tmp_path_factory) -> dict[str, Path]:
             label = int(rng.integers(0, 2))
             picture[y : y + h, x : x + w] = (200, 60, 60) if label == 0 else (60, 60, 200)
             lines.append(f"{label} {(x + w / 2) / 64} {(y + h / 2) / 64} {w / 64} {h / 64}")
-        Image.fromarray(picture).save(data / "images" / "train" / f"{i}.png")
-        (data / "labels" / "train" / f"{i}.txt").write_text("\n".join(lines) + "\n")
-    (data / "t.names").write_text("a\nb\n")
-    (data / "t.txt").write_text("".join(f"images/train/{i}.png\n" for i in range(16)))
-    (data / "t.data").write_text("classes=2\ntrain=t.txt\nvalid=t.txt\nnames=t.names\n")
+        pictures.append((picture, "\n".join(lines) + "\n"))
+    data = two_class_dataset(root / "ds", pictures)
     (root / "tiny.cfg").write_text(CFG)
-    return {"root": root, "data": data / "t.data", "cfg": root / "tiny.cfg"}
+    return {"root": root, "data": data, "cfg": root / "tiny.cfg"}
 
 
 def _train_argv(
@@ -122,15 +77,6 @@ def _train_argv(
         "--epochs", str(epochs), "--img-size", "64", "--batch", "4", "--workers", "0",
         "--no-progress", "--project", str(project), "--seed", "3",
     ] + (["--threads", "1"] if threads else [])  # fmt: skip
-
-
-def _start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "darkyolo", *argv],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _mtime(path: Path) -> int:
@@ -158,9 +104,9 @@ def _max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> f
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(dataset):
     root = dataset["root"]
-    reference = _start(_train_argv(dataset, root / "reference"), root)
+    reference = start_cli(_train_argv(dataset, root / "reference"), root, merge_output=True)
     last = root / "killed" / "exp" / "weights" / "last.pt"
-    proc = _start(_train_argv(dataset, root / "killed"), root)
+    proc = start_cli(_train_argv(dataset, root / "killed"), root, merge_output=True)
     moments = random.Random()
     seen_epochs = []
     for kill in range(KILLS):
@@ -179,7 +125,8 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(data
         )
         if checkpoint["epoch"] >= EPOCHS:
             break  # the run finished before the kill landed; nothing left to resume
-        proc = _start(["train", "--resume", str(last), "--workers", "0", "--no-progress"], root)
+        resume = ["train", "--resume", str(last), "--workers", "0", "--no-progress"]
+        proc = start_cli(resume, root, merge_output=True)
     else:
         output = proc.communicate(timeout=600)[0].decode()
         assert proc.returncode == 0, output

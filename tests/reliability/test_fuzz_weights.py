@@ -17,6 +17,7 @@ import torch
 from fuzzing import FUZZ, check_error, mutated_bytes, record, run_counted
 from hypothesis import given
 from hypothesis import strategies as st
+from tiny import cfg, conv, head, maxpools, net
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import (
@@ -28,44 +29,8 @@ from darkyolo.darknet.weights import (
 from darkyolo.errors import WeightsError
 from darkyolo.models.darknet import Darknet
 
-TINY_CFG = """[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=18
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=4,5, 8,9, 16,20
-classes=1
-num=3
-"""
+#: 32x32 pictures: convs of 4 and 8 filters around a max-pool, one 1-class head
+TINY_CFG = cfg(net(32), conv(4), maxpools(), conv(8), head(1, anchors="4,5, 8,9, 16,20"))
 
 TMP = Path(tempfile.mkdtemp(prefix="darkyolo-fuzz-weights-"))
 torch.manual_seed(0)
