@@ -89,6 +89,14 @@ def test_nothing_readable_is_an_error(tmp_path, weights, capsys):
     assert "nothing could be read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--max-det", "--vid-stride", "--batch"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_counts_below_one_are_refused_by_name(tmp_path, weights, capsys, flag, value):
+    assert detect(tmp_path, [SAMPLES], weights, flag, value) == 2
+    assert f"{flag} must be at least 1, got {value}" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before any output
+
+
 def test_video_source(tmp_path, weights):
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))

@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
     from darkyolo.engine.outputs import ResultWriter, new_run_dir
     from darkyolo.engine.predictor import Detector, ReadFailure
+    from darkyolo.errors import DarkyoloError
+
+    for flag, value in (("--max-det", args.max_det), ("--vid-stride", args.vid_stride), ("--batch", args.batch)):  # fmt: skip
+        if value < 1:
+            raise DarkyoloError(f"{flag} must be at least 1, got {value}")
 
     if not args.weights and not str(args.model).lower().endswith(".onnx"):
         print(

@@ -300,6 +300,8 @@ class Detector:
             raise DarkyoloError(f"conf and iou must lie in 0..1 (got conf={conf}, iou={iou})")
         if batch_size < 1:
             raise DarkyoloError(f"batch size must be at least 1, got {batch_size}")
+        if max_det < 1:
+            raise DarkyoloError(f"max_det must be at least 1, got {max_det}")
         if threads:
             torch.set_num_threads(int(threads))
         self.conf, self.iou, self.max_det = conf, iou, max_det
@@ -435,6 +437,8 @@ class Detector:
         found = collect_sources(sources, recursive=recursive)
         for missing in found.missing:
             yield ReadFailure(missing.split(" (")[0], missing)
+        if video_stride < 1:
+            raise DarkyoloError(f"video stride must be at least 1, got {video_stride}")
         jobs = self._jobs(found.images, found.videos, video_stride)
         lookahead = max(2, 2 * self.batch_size)
         pending: deque[tuple[str, Future[_Item]]] = deque()
