@@ -86,6 +86,19 @@ def test_wrong_file_errors_say_layer_and_bytes(tmp_path: Path) -> None:
         load_model("yolov3-tiny", tmp_path / "missing.weights")
 
 
+def test_nan_or_inf_values_name_the_layer(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.weights"
+    save_darknet_weights(load_model("yolov3-tiny").randomize_(seed=3), path)
+    data = bytearray(path.read_bytes())
+    header = read_header(bytes(data), str(path)).nbytes
+    data[header + 4 * 20 : header + 4 * 22] = np.array([np.nan, np.inf], np.float32).tobytes()
+    (tmp_path / "nan.weights").write_bytes(bytes(data))
+    with pytest.raises(
+        WeightsError, match=r"layer 0 \(convolutional #1 of 13, cfg line \d+\) holds 2 NaN"
+    ):
+        load_model("yolov3-tiny", tmp_path / "nan.weights")
+
+
 def test_checkpoint_state_dict_loads(tmp_path: Path) -> None:
     model = load_model("yolov3-tiny").randomize_(seed=4)
     path = tmp_path / "ckpt.pt"

@@ -86,7 +86,8 @@ def load_darknet_weights(model: Darknet, path: str | Path, *, allow_prefix: bool
 
     With ``allow_prefix`` a file that ends cleanly after N < all conv layers (a ``.conv.N`` backbone)
     is accepted. Otherwise a file too short or too long for the cfg raises :class:`WeightsError`
-    naming the layer and the bytes expected. The header is kept as ``model.weights_header``.
+    naming the layer and the bytes expected, and so does a layer holding NaN or infinite values.
+    The header is kept as ``model.weights_header``.
     """
     path = Path(path)
     try:
@@ -115,6 +116,13 @@ def load_darknet_weights(model: Darknet, path: str | Path, *, allow_prefix: bool
                 f"{have} are left; the cfg "
                 f"needs {header.nbytes + expected_total * 4} bytes in all, the file has {len(data)}. "
                 "Is this the .weights file for this cfg?"
+            )
+        bad = int(np.count_nonzero(~np.isfinite(floats[offset : offset + need])))
+        if bad:
+            raise WeightsError(
+                f"{path}: layer {index} (convolutional #{number + 1} of {len(layers)}, cfg line "
+                f"{model.config.layers[index].line}) holds {bad} NaN or infinite values of {need}; "
+                "the file is damaged (or was saved from a diverged run)"
             )
         with torch.no_grad():
             for tensor in _conv_tensors(layer):
