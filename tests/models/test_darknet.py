@@ -8,7 +8,7 @@ import torch
 from darkyolo import load_model
 from darkyolo.darknet.cfg import bundled_cfgs, parse_cfg
 from darkyolo.errors import ConfigError
-from darkyolo.models.darknet import infer_shapes
+from darkyolo.models.darknet import Darknet, infer_shapes
 from darkyolo.models.layers import Reorg
 
 GFLOPS_416 = {
@@ -111,3 +111,11 @@ def test_shape_errors_name_the_line() -> None:
     )
     with pytest.raises(ConfigError, match=message):
         load_model(parse_cfg(text, "x.cfg"))
+
+
+def test_an_absurd_filters_count_is_refused_before_allocating() -> None:
+    text = "[net]\nwidth=64\nheight=64\nchannels=3\n\n[convolutional]\nfilters=1024\nsize=3\n\n[convolutional]\nfilters=200000000\nsize=3\n"
+    config = parse_cfg(text, "huge.cfg")
+    with pytest.raises(ConfigError, match="more than the 1,000,000,000 any YOLO needs") as caught:
+        Darknet(config)
+    assert caught.value.line == 10 and caught.value.key == "filters"

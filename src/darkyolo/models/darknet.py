@@ -47,14 +47,21 @@ class LayerShape:
     description: str
 
 
+#: More convolution weights than this (4 GB of float32, 16x YOLOv3's 62 million) is a typo in a
+#: cfg, not a network: refused before anything is allocated.
+MAX_WEIGHTS = 1_000_000_000
+
+
 def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerShape]:
     """Walk the cfg and compute every layer's output shape for a ``height x width`` input.
 
-    Raises :class:`ConfigError` (with the layer's cfg line) when shapes do not fit together.
+    Raises :class:`ConfigError` (with the layer's cfg line) when shapes do not fit together, or
+    when the convolutions would hold more than :data:`MAX_WEIGHTS` weights.
     """
     shapes: list[tuple[int, int, int]] = []
     result: list[LayerShape] = []
     current = (config.net.channels, height, width)
+    weights = 0
 
     def fail(spec: object, message: str) -> ConfigError:
         return ConfigError(message, config.source, getattr(spec, "line", None))
@@ -73,6 +80,16 @@ def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerSh
             ow = (w + 2 * spec.padding - spec.size) // spec.stride + 1
             out = (spec.filters, oh, ow)
             flops = 2 * spec.filters * (c // spec.groups) * spec.size * spec.size * oh * ow
+            weights += spec.filters * (c // spec.groups) * spec.size * spec.size
+            if weights > MAX_WEIGHTS:
+                raise ConfigError(
+                    f"layer {index}: filters={spec.filters}, size={spec.size} on {c} channels "
+                    f"brings the network to {weights:,} weights, more than the {MAX_WEIGHTS:,} "
+                    "any YOLO needs (a typo?)",
+                    config.source,
+                    spec.line,
+                    "filters",
+                )
             kind = "conv"
             text = f"{spec.filters:5d} {spec.size}x{spec.size}/{spec.stride} {spec.activation}"
             text += " bn" if spec.batch_normalize else ""
