@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from darkyolo.darknet.weights import safe_torch_load
 from darkyolo.errors import WeightsError
 
 FORMAT = "darkyolo-checkpoint"
@@ -97,10 +98,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for bad or unsafe pickles
-        raise WeightsError(f"{path}: not a loadable darkyolo checkpoint: {error}") from None
+    data = safe_torch_load(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a darkyolo training checkpoint (no format={FORMAT!r})")
     if int(data.get("version", 0)) > VERSION:

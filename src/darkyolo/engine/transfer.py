@@ -24,7 +24,7 @@ from darkyolo.darknet.cfg import (
     read_sections,
     render_cfg,
 )
-from darkyolo.darknet.weights import load_weights
+from darkyolo.darknet.weights import load_weights, safe_torch_load
 from darkyolo.errors import ConfigError, WeightsError
 from darkyolo.models.darknet import Darknet
 
@@ -126,10 +126,7 @@ def load_pretrained(
         raise WeightsError(f"{path}: no such weights file")
     report = TransferReport(str(path))
     if _is_checkpoint(path):
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for bad or unsafe pickles
-            raise WeightsError(f"{path}: not a loadable darkyolo checkpoint: {error}") from None
+        checkpoint = safe_torch_load(path)
         state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):
             raise WeightsError(f"{path}: checkpoint holds no model state dict")
