@@ -222,24 +222,17 @@ def peer_end_to_end(
     listing = folder / "peer-train.txt"
     lines = (folder / "train.txt").read_text().split()
     listing.write_text("".join(f"{folder / line}\n" for line in lines))
-    result = subprocess.run(
-        [str(python), "-c", PEER_E2E_SCRIPT, str(cfg), str(listing), str(size), str(batch), str(batches), str(warmup), str(workers), str(threads)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if result.returncode:
-        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
-    return json.loads(result.stdout.strip().splitlines()[-1])["img_s"]
+    return _run_peer(python, PEER_E2E_SCRIPT, cfg, listing, size, batch, batches, warmup, workers, threads)  # fmt: skip
 
 
 def peer(python: Path, cfg: Path, batch_file: Path, steps: int, warmup: int, threads: int) -> float:
-    result = subprocess.run(
-        [str(python), "-c", PEER_SCRIPT, str(cfg), str(batch_file), str(steps), str(warmup), str(threads)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    return _run_peer(python, PEER_SCRIPT, cfg, batch_file, steps, warmup, threads)
+
+
+def _run_peer(python: Path, script: str, *args: object) -> float:
+    """Run a peer script in the peer's interpreter -> the images/s it prints as JSON."""
+    command = [str(python), "-c", script, *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode:
         raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
     return json.loads(result.stdout.strip().splitlines()[-1])["img_s"]
