@@ -86,6 +86,11 @@ def rand_scale(rng: np.random.Generator, s: float) -> float:
     return value if rng.random() < 0.5 else 1.0 / value
 
 
+def random_zoom(scale: tuple[float, float], rng: np.random.Generator) -> float:
+    """A zoom from ``U(low, high)``; no draw when the range is a single value."""
+    return rng.uniform(*scale) if scale[1] > scale[0] else scale[0]
+
+
 def jitter_params(
     image_hw: tuple[int, int],
     out_hw: tuple[int, int],
@@ -98,7 +103,7 @@ def jitter_params(
     h, w = out_hw
     dw, dh = jitter * ow, jitter * oh
     aspect = (ow + rng.uniform(-dw, dw)) / (oh + rng.uniform(-dh, dh))
-    s = rng.uniform(*scale) if scale[1] > scale[0] else scale[0]
+    s = random_zoom(scale, rng)
     # the side that is relatively longer spans s times the network side (Darknet compares
     # new_ar with 1, i.e. assumes a square input; this generalises it to any input aspect)
     if aspect < w / h:
@@ -280,8 +285,7 @@ def mosaic(
     for (image, boxes, labels), (x0, y0, x1, y1) in zip(pictures, tiles, strict=True):
         tile_hw = (y1 - y0, x1 - x0)
         oh, ow = image.shape[:2]
-        s = rng.uniform(*config.scale) if config.scale[1] > config.scale[0] else config.scale[0]
-        zoom = s * max(h, w) / max(oh, ow)
+        zoom = random_zoom(config.scale, rng) * max(h, w) / max(oh, ow)
         nw, nh = ow * zoom, oh * zoom
         tw, th = tile_hw[1], tile_hw[0]
         dx = rng.uniform(min(0.0, tw - nw), max(0.0, tw - nw))

@@ -434,11 +434,11 @@ class Detector:
         each source that matched nothing or could not be read; the run goes on past failures.
         Reading and letterboxing run ``workers`` pictures ahead of the network in threads.
         """
+        if video_stride < 1:
+            raise DarkyoloError(f"video stride must be at least 1, got {video_stride}")
         found = collect_sources(sources, recursive=recursive)
         for missing in found.missing:
             yield ReadFailure(missing.split(" (")[0], missing)
-        if video_stride < 1:
-            raise DarkyoloError(f"video stride must be at least 1, got {video_stride}")
         jobs = self._jobs(found.images, found.videos, video_stride)
         lookahead = max(2, 2 * self.batch_size)
         pending: deque[tuple[str, Future[_Item]]] = deque()

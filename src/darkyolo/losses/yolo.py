@@ -64,6 +64,7 @@ class YoloLoss:
         for slot, anchor in reversed(list(enumerate(self.spec.mask))):
             lookup[anchor] = slot
         self._mask_lookup = torch.tensor(lookup, dtype=torch.int64)
+        self._mask = torch.tensor(self.spec.mask, dtype=torch.int64)
         self._all_anchors = torch.tensor(self.spec.anchors, dtype=torch.float64)  # [K, 2] pixels
 
     def __call__(
@@ -106,7 +107,7 @@ class YoloLoss:
         if spec.iou_thresh < 1.0:
             # AlexeyAB: the truth also goes to every other anchor of this head whose shape IoU
             # exceeds iou_thresh. Rows become [B, M, A] so that later truths still win.
-            mask_wh = all_anchors[torch.tensor(spec.mask, device=device)]  # [A, 2]
+            mask_wh = all_anchors[self._mask.to(device)]  # [A, 2]
             shape_iou = wh_iou(boxes[..., 2:4].unsqueeze(-2), mask_wh)  # [B, M, A]
             slots = torch.arange(anchors_n, device=device).expand_as(shape_iou)
             valid = truths.valid.unsqueeze(-1) & (
