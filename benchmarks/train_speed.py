@@ -168,6 +168,7 @@ def ours(
         lr=1e-5,
         amp="bf16" if "bf16" in variant else "off",
         channels_last="nchw" not in variant,
+        compile="compile" in variant,
         project=str(out),
         name=variant,
         progress=False,
@@ -261,7 +262,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=["fp32", "fp32-nchw", "bf16"],
-                        help="darkyolo settings: fp32 (channels-last), fp32-nchw, bf16 (CPU autocast)")  # fmt: skip
+                        help="darkyolo settings: fp32 (channels-last), fp32-nchw, bf16 (CPU autocast), fp32-compile (torch.compile; compiles in the first warm-up)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="loader processes")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)

@@ -55,6 +55,15 @@ def test_yolov2_region_and_tiny_maxpool() -> None:
     assert pool == MaxPoolSpec(size=2, stride=1, padding=1, line=pool.line)
 
 
+def test_yolo_training_keys() -> None:
+    keys = "iou_thresh=0.213\niou_loss=ciou\niou_normalizer=0.07\nscale_x_y=1.05\nrescore=1\n"
+    head = parse_cfg(HEADER + CONV + HEAD + keys).heads[0]
+    assert isinstance(head, YoloSpec)
+    assert (head.iou_thresh, head.iou_loss, head.iou_normalizer) == (0.213, "ciou", 0.07)
+    assert head.scale_x_y == 1.05 and head.rescore
+    assert not parse_cfg(HEADER + CONV + HEAD).heads[0].rescore
+
+
 def test_conv_padding_rules() -> None:
     config = parse_cfg(HEADER + "[convolutional]\nfilters=4\nsize=5\npadding=1\n\n" + CONV)
     first, second = config.layers

@@ -341,6 +341,22 @@ def test_iou_loss_replaces_the_coordinate_term(kind: str, iou_fn) -> None:
     assert torch.isfinite(grad).all() and grad[0, 0:4, 2, 1].abs().max() > 0
 
 
+@pytest.mark.parametrize("iou_loss", ["mse", "ciou"])
+def test_rescore_targets_the_objectness_at_the_current_iou(iou_loss: str) -> None:
+    """Raw zeros: the 32x32 px prediction at cell (1, 2) is centred at (48, 80) px; the truth is
+    32x16 px at (38.4, 76.8). Objectness target = their IoU, and the IoU passes no gradient."""
+    head = single_head(ignore_thresh=1.0, rescore=True, iou_loss=iou_loss)
+    raw = torch.zeros(1, 7, 4, 4, dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 0.3, 0.6, 0.25, 0.125]], dtype=torch.float64)
+    (grad,), _, parts = run([head], [raw], targets)
+    inter = (54.4 - 32.0) * (84.8 - 68.8)  # x: 22.4 px overlap, y: the whole 16 px
+    iou = inter / (32 * 32 + 32 * 16 - inter)
+    assert parts["obj"].item() == pytest.approx(math.log(2))  # BCE(0, t) = ln 2 for any t
+    assert grad[0, 4, 2, 1].item() == pytest.approx(0.5 - iou)
+    (plain,), _, _ = run([single_head(ignore_thresh=1.0, iou_loss=iou_loss)], [raw], targets)
+    torch.testing.assert_close(grad[0, 0:4], plain[0, 0:4])  # box terms untouched
+
+
 def test_yolo_loss_alone_returns_named_parts() -> None:
     head = single_head()
     raw = torch.zeros(2, 7, 4, 4)

@@ -224,6 +224,7 @@ class YoloSpec:
     obj_normalizer: float = 1.0
     cls_normalizer: float = 1.0
     label_smooth_eps: float = 0.0
+    rescore: bool = False
     line: int = 0
 
 
@@ -549,6 +550,7 @@ def _parse_yolo(options: _Options) -> YoloSpec:
         obj_normalizer=options.number("obj_normalizer", 1.0),
         cls_normalizer=options.number("cls_normalizer", 1.0),
         label_smooth_eps=options.number("label_smooth_eps", 0.0),
+        rescore=options.flag("rescore", False),
         line=options.section.line,
     )
     options.reject_unknown(_YOLO_IGNORED)

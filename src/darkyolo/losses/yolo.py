@@ -16,7 +16,9 @@ Per slot ``(b, a, j, i)`` of a ``[B, A*(5+C), H, W]`` raw map ``z`` (``BCE`` is 
     ``scale_x_y = alpha`` (AlexeyAB) ``t' = (t + (alpha - 1)/2) / alpha`` (exact; alpha = 1 is pjreddie);
     with ``iou_loss=giou|ciou``: ``iou_normalizer * (1 - GIoU or CIoU)`` of the decoded box and the
     truth in input pixels (an approximation of AlexeyAB's hand-written delta, see training.md);
-  * ``obj``: ``obj_normalizer * BCE(z_o, 1)``;
+  * ``obj``: ``obj_normalizer * BCE(z_o, 1)``; with ``rescore=1`` (a darkyolo extension: Darknet's
+    ``[region]`` key, not read by Darknet's ``[yolo]``) the target is the IoU of the slot's current
+    decoded box with its truth (no gradient through the IoU), so the score learns box quality;
   * ``cls``: ``BCE(z_c, union of the slot's classes)``; ``label_smooth_eps = e`` maps targets 1, 0 to
     ``1 - e/2, e/2``.
 
@@ -33,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
 
-from darkyolo.boxes import normalized_cxcywh_to_xyxy, wh_iou
+from darkyolo.boxes import box_iou_aligned, normalized_cxcywh_to_xyxy, wh_iou
 from darkyolo.losses.assign import (
     TruthBatch,
     Writers,
@@ -136,6 +138,18 @@ class YoloLoss:
         z = p[writers.batch, writers.anchor, :, writers.row, writers.col]  # [R, 5+C]
 
         scale = spec.iou_normalizer * weight
+        truth_xyxy = normalized_cxcywh_to_xyxy(writers.boxes, input_hw)
+
+        def decode_rows() -> Tensor:  # [R, 4] normalised cx, cy, w, h of the written slots
+            return decode_cells(
+                z[:, 0:4],
+                writers.col,
+                writers.row,
+                anchors[writers.anchor],
+                grid_hw,
+                head.xy_offsets,
+            )
+
         if spec.iou_loss == "mse":
             tx, ty, tw, th = box_targets(writers, anchors, grid_hw)
             alpha = spec.scale_x_y
@@ -147,21 +161,21 @@ class YoloLoss:
             size = 2.0 - writers.boxes[:, 2] * writers.boxes[:, 3]
             box = (scale * size * (alpha * bce_xy + l2_wh)).sum()
         else:
-            decoded = decode_cells(
-                z[:, 0:4],
-                writers.col,
-                writers.row,
-                anchors[writers.anchor],
-                grid_hw,
-                head.xy_offsets,
-            )
             per_row = _IOU_LOSSES[spec.iou_loss](
-                normalized_cxcywh_to_xyxy(decoded, input_hw),
-                normalized_cxcywh_to_xyxy(writers.boxes, input_hw),
+                normalized_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
             )
             box = (scale * per_row).sum()
 
-        obj = spec.obj_normalizer * (weight * F.softplus(-z[:, 4])).sum()  # BCE(z, 1)
+        if spec.rescore:  # BCE(z, IoU of the current box with its truth), as [region] rescore
+            with torch.no_grad():
+                iou = box_iou_aligned(
+                    normalized_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
+                )
+            target_obj = iou.clamp(min=0.0).to(dtype)
+            per_row_obj = F.binary_cross_entropy_with_logits(z[:, 4], target_obj, reduction="none")
+            obj = spec.obj_normalizer * (weight * per_row_obj).sum()
+        else:
+            obj = spec.obj_normalizer * (weight * F.softplus(-z[:, 4])).sum()  # BCE(z, 1)
 
         target_cls = class_union(writers, assignment, head.num_classes, dtype)
         if spec.label_smooth_eps:
