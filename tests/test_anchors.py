@@ -5,14 +5,18 @@ import pytest
 
 from darkyolo.anchors import (
     _masks_for,
+    anchor_owners,
     anchors_line,
     boxes_wh,
     cfg_anchors,
+    class_anchor_iou,
     elbow,
     from_units,
     head_units,
+    iou_thresh_range,
     iou_wh,
     kmeans_anchors,
+    labelled_boxes_wh,
     mean_iou,
     sort_by_area,
     to_units,
@@ -122,6 +126,30 @@ def test_boxes_wh_from_records():
     # the zero-width box is left out; letterboxed, the 100x50 image fills half the input's height
     np.testing.assert_allclose(boxes_wh(records, letterbox=False), [[0.1, 0.1]])
     np.testing.assert_allclose(boxes_wh(records), [[0.1, 0.05]])
+    wh, labels = labelled_boxes_wh(
+        [ImageRecord("c.jpg", 10, 10, [[0, 0, 0, 5], [0, 0, 2, 5]], [1, 2])]
+    )
+    np.testing.assert_allclose(wh, [[0.2, 0.5]])
+    assert labels.tolist() == [2]
+
+
+def test_class_anchor_table_and_iou_thresh_range():
+    # class 0: small squares; class 1: 4x larger squares and one tall box; anchors fit each kind
+    wh = np.array([[1.0, 1.0], [1.0, 1.0], [4.0, 4.0], [4.0, 4.0], [2.0, 4.0]])
+    labels = np.array([0, 0, 1, 1, 1])
+    anchors = np.array([[1.0, 1.0], [4.0, 4.0], [2.0, 4.0]])
+    table = class_anchor_iou(wh, labels, anchors, num_classes=3)
+    # class 0 with anchor 1: 1/16; class 1's median box (4x4) with anchor 2: 8/16
+    np.testing.assert_allclose(table[0], [1.0, 1 / 16, 1 / 8])
+    np.testing.assert_allclose(table[1], [1 / 16, 1.0, 0.5])
+    assert np.isnan(table[2]).all()  # no boxes
+    owners = anchor_owners(wh, labels, anchors)
+    assert owners.tolist() == [0, 1, 1]
+    cross, own = iou_thresh_range(table, owners)
+    # highest with another's anchor: class 0 with anchor 2 (1/8); lowest with its own: 0.5
+    assert (cross, own) == pytest.approx((1 / 8, 0.5))
+    # one owner: nothing to separate
+    assert iou_thresh_range(table, np.array([0, 0, -1])) is None
 
 
 def test_bccd_kmeans_beats_yolov2_voc_default_anchors():

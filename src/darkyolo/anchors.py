@@ -286,17 +286,81 @@ def boxes_wh(records: Sequence[ImageRecord], letterbox: bool = True) -> np.ndarr
     input is its fraction of the image times ``side / longest side``; without it (a stretched image)
     it is the fraction of the image itself.
     """
+    return labelled_boxes_wh(records, letterbox)[0]
+
+
+def labelled_boxes_wh(
+    records: Sequence[ImageRecord], letterbox: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`boxes_wh` and the class of each of those boxes (``int64 [N]``)."""
     if not records:
-        return np.zeros((0, 2))
-    parts = []
+        return np.zeros((0, 2)), np.zeros((0,), dtype=np.int64)
+    parts, labels = [], []
     for record in records:
         wh = record.normalised_wh()
         if letterbox and record.width > 0 and record.height > 0:
             longest = max(record.width, record.height)
             wh = wh * np.array([record.width / longest, record.height / longest])
         parts.append(wh)
-    wh = np.concatenate(parts)
-    return wh[(wh > 0).all(axis=1)]
+        labels.append(np.asarray(record.labels, dtype=np.int64).reshape(-1))
+    wh, label = np.concatenate(parts), np.concatenate(labels)
+    keep = (wh > 0).all(axis=1)
+    return wh[keep], label[keep]
+
+
+# ----------------------------------------------------------------------------------------------
+# Which anchors a class trains: the shape IoUs that AlexeyAB's iou_thresh compares
+# ----------------------------------------------------------------------------------------------
+
+
+def class_anchor_iou(
+    wh: np.ndarray, labels: np.ndarray, anchors: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """Median shape IoU ``[C, K]`` of each class's boxes with each anchor (NaN: no boxes).
+
+    ``wh [N, 2]`` and ``anchors [K, 2]`` in the same units; ``labels [N]`` in ``0..C-1``.
+    """
+    iou = iou_wh(wh, anchors)
+    table = np.full((num_classes, len(anchors)), np.nan)
+    for c in range(num_classes):
+        rows = iou[labels == c]
+        if len(rows):
+            table[c] = np.median(rows, axis=0)
+    return table
+
+
+def anchor_owners(wh: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """``int64 [K]``: for each anchor, the class whose boxes pick it as their best anchor most
+    often (-1 if no box picks it)."""
+    best = iou_wh(wh, anchors).argmax(axis=1)
+    owners = np.full(len(anchors), -1, dtype=np.int64)
+    for k in range(len(anchors)):
+        picked = labels[best == k]
+        if len(picked):
+            owners[k] = int(np.bincount(picked).argmax())
+    return owners
+
+
+def iou_thresh_range(table: np.ndarray, owners: np.ndarray) -> tuple[float, float] | None:
+    """``(cross, own)`` for choosing a ``[yolo] iou_thresh``, or ``None`` for fewer than two owners.
+
+    ``cross``: the highest median IoU of a class with an anchor another class owns; ``own``: the
+    lowest median IoU of a class with the anchors it owns. A threshold in ``(cross, own)`` gives
+    the extra positives of ``iou_thresh`` to a class's own anchors and (for a median box) to no
+    other class's; if ``cross >= own`` no value separates them.
+    """
+    classes = [c for c in range(len(table)) if not np.isnan(table[c]).all()]
+    if len(set(owners[owners >= 0].tolist())) < 2:
+        return None
+    cross = max(
+        (table[c, k] for c in classes for k in range(len(owners)) if owners[k] not in (-1, c)),
+        default=0.0,
+    )
+    own = min(
+        (table[c, k] for c in classes for k in range(len(owners)) if owners[k] == c),
+        default=1.0,
+    )
+    return float(cross), float(own)
 
 
 def _scale(img_size: int | tuple[int, int], units: str) -> np.ndarray:

@@ -34,6 +34,19 @@ def test_anchors_grid_beats_yolov2_voc(bccd, capsys):
     assert fitted > default + 0.2
 
 
+def test_anchors_class_table_suggests_iou_thresh(bccd, capsys):
+    assert main(["anchors", str(bccd), "-k", "6", "--cfg", "yolov3-tiny"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[-5:-1]}
+    # a0 is the platelets' anchor, a5 the WBCs'; the RBC-sized ones in between
+    assert rows["Platelets"][0].endswith("*") and rows["WBC"][5].endswith("*")
+    assert all(cell.endswith("*") for cell in rows["RBC"][1:5])
+    line = out.splitlines()[-1]
+    assert line.startswith("[yolo] iou_thresh: between")
+    suggested = float(line.split("iou_thresh=")[1].split(";")[0])
+    assert 0.4 < suggested < 0.65
+
+
 def test_anchors_plot_and_write_cfg(bccd, tmp_path, capsys):
     plot, cfg = tmp_path / "elbow.png", tmp_path / "tiny.cfg"
     args = [

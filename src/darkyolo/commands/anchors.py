@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from darkyolo.anchors import (
+    anchor_owners,
     anchors_line,
-    boxes_wh,
     cfg_anchors,
+    class_anchor_iou,
     elbow,
     from_units,
     head_units,
+    iou_thresh_range,
     kmeans_anchors,
+    labelled_boxes_wh,
     mean_iou,
     round_anchors,
     to_units,
@@ -69,13 +72,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _print_class_table(
+    wh: np.ndarray, labels: np.ndarray, anchors: np.ndarray, names: list[str]
+) -> None:
+    """Median shape IoU of each class with each fitted anchor, and a ``[yolo] iou_thresh`` range."""
+    table = class_anchor_iou(wh, labels, anchors, len(names))
+    owners = anchor_owners(wh, labels, anchors)
+    width = max(9, *(len(n) for n in names))
+    print(
+        "median shape IoU of each class's boxes with each anchor (* = the class that picks it most):"
+    )
+    print(" " * width + "".join(f"  a{k:<4d}" for k in range(len(anchors))))
+    for c, name in enumerate(names):
+        if np.isnan(table[c]).all():
+            continue
+        cells = [
+            f" {table[c, k]:.2f}{'*' if owners[k] == c else ' '} " for k in range(len(anchors))
+        ]
+        print(f"{name:<{width}}" + "".join(cells))
+    bounds = iou_thresh_range(table, owners)
+    if bounds is None:
+        return
+    cross, own = bounds
+    if cross < own:
+        print(f"[yolo] iou_thresh: between {cross:.2f} (a class with another's anchor) and "
+              f"{own:.2f} (a class with its own), e.g. iou_thresh={(cross + own) / 2:.2f}; "
+              f"1 (off) gives each box only its best anchor")  # fmt: skip
+    else:
+        print(f"[yolo] iou_thresh: no value separates the classes (a class reaches {cross:.2f} with "
+              f"another's anchor, {own:.2f} with its own); leave it at 1 (off)")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from darkyolo.darknet.cfg import load_cfg
 
     spec = load_dataset(args.dataset)
     splits = ("train", "val") if args.split == "all" else (args.split,)
     records = [r for split in splits for r in spec.read(split)]
-    wh = boxes_wh(records, letterbox=not args.stretch)
+    wh, labels = labelled_boxes_wh(records, letterbox=not args.stretch)
     if not len(wh):
         raise DataError("the dataset has no boxes", str(spec.path))
 
@@ -113,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"mean IoU, k-means anchors: {fitted:.4f}")
     print(f"mean IoU, {name} anchors ({len(current)}, in {current_units} at the same size): "
           f"{mean_iou(wh, current):.4f}")  # fmt: skip
+    if spec.num_classes > 1:
+        _print_class_table(wh, labels, from_units(anchors, size, units), spec.names)
 
     if args.plot:
         from darkyolo.viz.plots import plot_elbow
