@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Main job: detect blood cells on the bundled BCCD test pictures with the bundled default model
-# (yolov3-tiny trained by darkyolo on BCCD). Pictures with boxes, YOLO txt and COCO JSON land in
-# runs/detect/<new name>/. Extra arguments go to `darkyolo detect` (e.g. --conf 0.4).
+# Main job: box people, animals and vehicles in pictures with the bundled default model (Darknet's
+# official YOLOv3-tiny, 80 COCO classes). With no arguments it runs on the bundled sample pictures;
+# otherwise on the pictures, folders, globs or videos given. Annotated pictures and a COCO results
+# JSON land in runs/detect/<new name>/. Options after the sources go to `darkyolo detect`
+# (e.g. ./scripts/demo.sh my_photos/ --conf 0.4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+here=$OLDPWD
 bash scripts/setup.sh
-assets=src/darkyolo/assets/bccd
-.venv/bin/darkyolo detect "$assets/images" \
-  --model "$assets/yolov3-tiny-bccd.cfg" \
-  --weights "$assets/yolov3-tiny-bccd.weights" \
-  --names "$assets/bccd.names" \
-  --save-txt --save-json --verbose "$@"
+sources=()
+for arg in "$@"; do
+  case "$arg" in
+    -*) break ;;
+    /*) sources+=("$arg") ;;
+    *) sources+=("$here/$arg") ;;
+  esac
+  shift
+done
+if [ ${#sources[@]} -eq 0 ]; then
+  sources=(src/darkyolo/assets/samples)
+fi
+.venv/bin/darkyolo detect "${sources[@]}" --save-json --verbose "$@"

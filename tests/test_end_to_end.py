@@ -1,5 +1,6 @@
 """End to end through the CLI on real BCCD pictures: convert -> train (loss falls) -> checkpoint
--> resume -> val (COCO metrics) -> detect with the trained weights."""
+-> resume -> val (COCO metrics) -> detect with the trained weights, as a user types it: the cfg
+as written (for 80 classes), then the checkpoint, whose own cfg has the data's 3."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from tiny import bccd_voc, tiny_cfg
 
 from darkyolo.cli import main
 
-#: 96x96 pictures, convs of 16, 32 and 32 filters, one head, batches of 4 in one piece
+#: 96x96 pictures, convs of 16, 32 and 32 filters, one head for 80 classes (training adapts it to
+#: the data's 3), batches of 4 in one piece
 CFG = tiny_cfg(
+    classes=80,
     size=96,
     filters=(16, 32, 32),
     heads=1,
@@ -68,8 +71,19 @@ def test_convert_train_resume_val_detect(tmp_path, capsys):
     assert (tmp_path / "val" / "exp" / "pr_curve.png").is_file()
     assert (tmp_path / "val" / "exp" / "predictions.json").is_file()
 
-    # detect with the trained weights (the run keeps its adapted cfg as model.cfg)
+    # val naming the cfg it trained from: the checkpoint's own (adapted) cfg, said in one line
+    val_argv = ["val", "--model", str(cfg), "--weights", str(run / "weights" / "best.pt"), "--data", str(data), "--project", str(tmp_path / "val"), "--workers", "0", "--no-progress", "--no-plots"]  # fmt: skip
+    assert main(val_argv) == 0
+    out = capsys.readouterr().out
+    assert sum("using the checkpoint's own cfg (3 classes" in line for line in out.splitlines()) == 1
+    metrics2 = json.loads((tmp_path / "val" / "exp2" / "metrics.json").read_text())
+    assert metrics2["map"] == metrics["map"]
+
+    # detect with the checkpoint alone: its cfg and class names come with it
     picture = sorted((tmp_path / "yolo" / "images").rglob("*.jpg"))[0]
-    detect_argv = ["detect", str(picture), "--model", str(run / "model.cfg"), "--weights", str(run / "weights" / "best.pt"), "--names", str(names), "--conf", "0.01", "--project", str(tmp_path / "detect"), "--save-txt"]  # fmt: skip
+    detect_argv = ["detect", str(picture), "--weights", str(run / "weights" / "best.pt"), "--conf", "0.01", "--project", str(tmp_path / "detect"), "--save-txt", "--verbose"]  # fmt: skip
     assert main(detect_argv) == 0
     assert list((tmp_path / "detect").rglob("*.txt"))
+    out = capsys.readouterr().out
+    assert "(3 classes)" in out
+    assert any(name in out for name in ("Platelets", "RBC", "WBC"))

@@ -102,7 +102,10 @@ def test_cli_errors_in_subprocesses(files):
 #: its one error line must hold)
 IN_PROCESS = {
     # wrong paths
-    "missing picture": ("detect {root}/nope.jpg --model {cfg2}", "nothing could be read"),
+    "missing picture": (
+        "detect {root}/nope.jpg --model {cfg2} --random-weights",
+        "nothing could be read",
+    ),
     "missing weights": (
         "detect {image} --model {cfg2} --weights {root}/nope.weights",
         "nope.weights: no such weights file",
@@ -114,7 +117,10 @@ IN_PROCESS = {
         "empty.weights",
         "too short",
     ),
-    "missing names": ("detect {image} --model {cfg2} --names {root}/nope.names", "nope.names"),
+    "missing names": (
+        "detect {image} --model {cfg2} --random-weights --names {root}/nope.names",
+        "nope.names",
+    ),
     "missing data for anchors": ("anchors {root}/nope.data", "no such dataset"),
     "missing data for check": ("check {root}/nope.data", "no such dataset"),
     "missing convert source": ("convert {root}/nope {root}/out", "nope"),
@@ -145,10 +151,16 @@ IN_PROCESS = {
     "unknown command": ("frobnicate", "invalid choice: 'frobnicate'"),
     "unknown option": ("info {cfg2} --colour", "unrecognized arguments: --colour"),
     "img size not a multiple of the stride": (
-        "export --model {cfg2} --img-size 31 --output {root}/x.onnx",
+        "export --model {cfg2} --random-weights --img-size 31 --output {root}/x.onnx",
         "multiple of the network stride 32",
     ),
-    "unknown device": ("detect {image} --model {cfg2} --device banana", "banana"),
+    "architecture without weights": (
+        "detect {image} --model yolov3",
+        "yolov3 is an architecture without trained weights",
+        "yolov3-tiny-coco",
+    ),
+    "darknet weights without a cfg": ("detect {image} --weights {weights2}", "holds no cfg"),
+    "unknown device": ("detect {image} --model {cfg2} --random-weights --device banana", "banana"),
     # weights for another cfg
     "checkpoint for another cfg": (
         "detect {image} --model {cfg2} --weights {pt5}",

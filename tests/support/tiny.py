@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-BCCD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bccd"
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+BCCD = SHARED_DATA / "bccd"
 BCCD_NAMES = "Platelets\nRBC\nWBC\n"
 
 # ----------------------------------------------------------------------------------------------
@@ -133,6 +134,14 @@ def tiny_cfg(
 # ----------------------------------------------------------------------------------------------
 # Datasets
 # ----------------------------------------------------------------------------------------------
+
+
+def shared_data(relative: str) -> Path:
+    """A path under ``../shared/data``; skips the test when it is not there."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{relative} not found under {SHARED_DATA}")
+    return path
 
 
 def bccd_voc(root: Path, n_train: int, n_val: int, skip: int = 0) -> Path:

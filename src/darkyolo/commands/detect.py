@@ -1,4 +1,8 @@
-"""``darkyolo detect SOURCE... --model NAME_OR_CFG --weights FILE``: boxes on pictures and videos."""
+"""``darkyolo detect SOURCE... [--model NAME_OR_CFG] [--weights FILE]``: boxes on pictures and videos.
+
+With no model options it runs the bundled COCO model (``yolov3-tiny-coco``); see
+:mod:`darkyolo.models.zoo` for how ``--model`` and ``--weights`` combine.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
 
 HELP = "detect objects in pictures, folders, globs, image lists or videos"
@@ -18,10 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="picture, folder, glob ('pics/*.jpg'), video file, or .txt list of pictures",
     )
-    parser.add_argument(
-        "--model", default="yolov3", help="bundled cfg name, .cfg path, or .onnx export"
-    )
-    parser.add_argument("--weights", help=".weights, checkpoint (.pt) or .onnx file")
+    add_model_arguments(parser)
     parser.add_argument(
         "--img-size",
         type=int,
@@ -33,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
     parser.add_argument("--max-det", type=int, default=300, help="detections per picture at most")
     parser.add_argument("--classes", type=int, nargs="+", help="keep only these class indices")
+    parser.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="a box for every class above --conf, not just the best one (as darkyolo val scores)",
+    )
     parser.add_argument("--batch", type=int, default=1, help="pictures per network call")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument(
@@ -53,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exist-ok", action="store_true", help="reuse --name if it exists")
     parser.add_argument("--save-txt", action="store_true", help="YOLO txt with a confidence column")
     parser.add_argument("--save-json", action="store_true", help="COCO results-format JSON")
+    parser.add_argument(
+        "--image-ids",
+        type=Path,
+        metavar="JSON",
+        help="COCO annotation JSON whose image ids --save-json writes (matched by file name)",
+    )
     parser.add_argument("--nosave", action="store_true", help="do not write annotated pictures")
     parser.add_argument("--line-width", type=int, help="box line width in pixels (default: auto)")
     parser.add_argument("--vid-stride", type=int, default=1, help="use every Nth video frame")
@@ -71,20 +84,20 @@ def run(args: argparse.Namespace) -> int:
         if value < 1:
             raise DarkyoloError(f"{flag} must be at least 1, got {value}")
 
-    if not args.weights and not str(args.model).lower().endswith(".onnx"):
-        print(
-            "warning: no --weights given: the network has untrained random weights",
-            file=sys.stderr,
-        )
+    from darkyolo.engine.outputs import coco_image_ids
+
+    image_ids = coco_image_ids(args.image_ids) if args.image_ids else None
     detector = Detector(
         args.model,
         args.weights,
+        random_weights=args.random_weights,
         backend=args.backend,
         img_size=args.img_size,
         conf=args.conf,
         iou=args.iou,
         max_det=args.max_det,
         classes=args.classes,
+        multi_label=args.multi_label,
         names=args.names,
         device=args.device,
         threads=args.threads,
@@ -92,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         batch_size=args.batch,
     )
+    for note in detector.notes:
+        print(note)
+    print(f"model: {detector.model_name} ({detector.num_classes} classes)")
     expected = _expected_count(args.sources, args.recursive, args.vid_stride)
     run_dir = new_run_dir(args.project, args.name, args.exist_ok)
     writer = ResultWriter(
@@ -101,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         save_txt=args.save_txt,
         save_json=args.save_json,
         line_width=args.line_width,
+        image_ids=image_ids,
     )
     failures: list[ReadFailure] = []
     done = boxes = 0
@@ -133,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
         f"{ms['postprocess']:.1f} ms post-processing"
     )
     print(f"results in {run_dir}" + (f" (COCO results: {json_path.name})" if json_path else ""))
+    if writer.unlisted:
+        print(
+            f"warning: {writer.unlisted} pictures are not in {args.image_ids}: their image_id is "
+            "the file stem",
+            file=sys.stderr,
+        )
     if failures:
         print(f"{len(failures)} sources could not be read:", file=sys.stderr)
         for failure in failures:

@@ -1,11 +1,15 @@
-"""``darkyolo export --model NAME_OR_CFG --weights FILE --format onnx|weights``."""
+"""``darkyolo export [--model NAME_OR_CFG] [--weights FILE] --format onnx|weights``.
+
+The model options mean what they mean for ``detect`` (see :mod:`darkyolo.models.zoo`): with none,
+the default COCO model is exported; a checkpoint brings its own cfg and class names.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
 
 HELP = "export a model to ONNX (checked in ONNX Runtime) or to Darknet .weights"
@@ -15,8 +19,7 @@ TOLERANCE = 1e-4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="yolov3", help="bundled cfg name or .cfg path")
-    parser.add_argument("--weights", help=".weights or checkpoint (.pt) to load")
+    add_model_arguments(parser, onnx=False)
     parser.add_argument("--format", choices=("onnx", "weights"), default="onnx")
     parser.add_argument(
         "--output", "-o", type=Path, help="output file (default: <weights or cfg stem>.<format>)"
@@ -37,18 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from darkyolo.engine.predictor import class_names
     from darkyolo.export import check_onnx, export_onnx, export_weights
-    from darkyolo.models.darknet import load_model
+    from darkyolo.models.zoo import resolve_model
 
-    if not args.weights and not str(args.model).lower().endswith(".onnx"):
-        print(
-            "warning: no --weights given: the network has untrained random weights",
-            file=sys.stderr,
-        )
-    model = load_model(args.model, args.weights)
-    stem = Path(args.weights or model.config.source).stem
+    source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
+    for note in source.notes:
+        print(note)
+    model = source.build()
+    stem = Path(source.weights or model.config.source).stem
     output = args.output or Path(f"{stem}.{args.format}")
     if args.format == "weights":
-        if args.weights and output.resolve() == Path(args.weights).resolve():
+        if source.weights and output.resolve() == source.weights.resolve():
             raise DarkyoloError(f"{output}: refusing to overwrite the input weights")
         export_weights(model, output)
         print(f"wrote {output}")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         sides = list(args.img_size) * (2 if len(args.img_size) == 1 else 1)
         size = (sides[0], sides[1])
         model.set_input_size(*size)
-    names = class_names(model.num_classes, args.names)
+    names = class_names(model.num_classes, args.names or source.names)
     export_onnx(model, output, size, names=names, opset=args.opset, dynamic=not args.static)
     print(f"wrote {output}")
     if not args.no_check:

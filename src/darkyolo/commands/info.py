@@ -1,17 +1,24 @@
-"""``darkyolo info MODEL``: layers, output shapes, parameters and FLOPs."""
+"""``darkyolo info [MODEL]``: layers, output shapes, parameters and FLOPs; with no model, the
+bundled trained models and cfgs."""
 
 from __future__ import annotations
 
 import argparse
 
-from darkyolo.darknet.cfg import load_cfg
+from darkyolo.darknet.cfg import bundled_cfgs, load_cfg
 from darkyolo.models.darknet import Darknet, infer_shapes
+from darkyolo.models.zoo import DEFAULT_MODEL, TRAINED_MODELS, trained_model
 
-HELP = "show a model's layers, output shapes, parameters and FLOPs"
+HELP = "list the bundled models, or show one's layers, output shapes, parameters and FLOPs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="bundled model name (e.g. yolov3) or path to a .cfg")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="trained model name (yolov3-tiny-coco), bundled cfg name (yolov3) or .cfg path; "
+        "none: list the bundled models",
+    )
     parser.add_argument(
         "--img-size",
         type=int,
@@ -55,8 +62,26 @@ def summary(model: Darknet, height: int, width: int) -> str:
     )
 
 
+def bundled_models() -> str:
+    """The trained models (name, aliases, classes, what for) and the bundled cfgs, as a table."""
+    lines = ["trained models (cfg, weights and class names; --model NAME):"]
+    for entry in TRAINED_MODELS:
+        cfg, _, _ = entry.files()
+        classes = load_cfg(cfg).num_classes
+        default = " [default]" if entry.name == DEFAULT_MODEL else ""
+        aliases = f" (alias {', '.join(entry.aliases)})" if entry.aliases else ""
+        lines.append(f"  {entry.name}{aliases}{default}: {classes} classes; {entry.summary}")
+    lines.append("architectures (cfg only; give --weights, e.g. Darknet's official .weights):")
+    lines.append("  " + ", ".join(bundled_cfgs()))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    model = Darknet(load_cfg(args.model))
+    if args.model is None:
+        print(bundled_models())
+        return 0
+    trained = trained_model(args.model)
+    model = Darknet(load_cfg(trained.files()[0] if trained else args.model))
     if args.img_size:
         if len(args.img_size) > 2:
             raise SystemExit("darkyolo info: error: --img-size takes N or H W")

@@ -1,18 +1,28 @@
-"""``darkyolo val --model CFG --weights W --data DATASET``: COCO mAP, per-class AP, PR curves."""
+"""``darkyolo val [--model M] [--weights W] --data DATASET [--split S]``: COCO mAP, per-class AP,
+PR curves. The model options mean what they mean for ``detect`` (:mod:`darkyolo.models.zoo`); the
+data is a ``.data`` split, an image list or folder, or a COCO JSON (:mod:`darkyolo.data.splits`)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-HELP = "score a model on a .data dataset: COCO mAP@[.5:.95], mAP@.5, per-class AP"
+from darkyolo.commands.model_args import add_model_arguments
+
+HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class AP"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="bundled cfg name or .cfg (default: the checkpoint's)")
-    parser.add_argument("--weights", required=True, help=".weights or darkyolo checkpoint")
-    parser.add_argument("--data", required=True, help=".data file (or a folder holding one)")
-    parser.add_argument("--split", choices=("val", "train"), default="val")
+    add_model_arguments(parser, onnx=False)
+    parser.add_argument(
+        "--data",
+        required=True,
+        help=".data file (or a folder holding one), or a COCO annotation JSON",
+    )
+    parser.add_argument(
+        "--split",
+        help="train, val (default) or test of the .data file, or an image list or folder "
+        "(labels beside the pictures); not with a COCO JSON",
+    )
     parser.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--conf", type=float, default=0.001, help="score threshold (0.001)")
@@ -35,24 +45,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from darkyolo.data.dataset import load_split
-    from darkyolo.data.description import load_dataset
+    from darkyolo.data.splits import open_split
     from darkyolo.engine.evaluator import format_table, write_json, write_metrics_json
-    from darkyolo.engine.outputs import coco_category_ids, new_run_dir
+    from darkyolo.engine.outputs import new_run_dir
     from darkyolo.engine.validate import ValSettings, evaluate
     from darkyolo.errors import DataError
+    from darkyolo.models.zoo import resolve_model
 
-    spec = load_dataset(args.data)
-    records, report = load_split(spec, args.split)
-    for line in report.lines():
+    split = open_split(args.data, args.split)
+    for line in split.report.lines():
         print(line)
-    if not records:
-        raise DataError(f"the {args.split} split has no usable images", str(spec.path))
-    model = load_val_model(args.model, args.weights)
-    if model.num_classes != spec.num_classes:
+    source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
+    for note in source.notes:
+        print(note)
+    model = source.build()
+    print(f"model: {source.name} ({model.num_classes} classes)")
+    if model.num_classes != len(split.names):
         raise DataError(
-            f"the model has {model.num_classes} classes, the dataset {spec.num_classes}",
-            str(spec.path),
+            f"the model has {model.num_classes} classes, the dataset {len(split.names)}",
+            str(split.source),
         )
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
     model = model.to(device)
@@ -67,33 +78,24 @@ def run(args: argparse.Namespace) -> int:
         voc_metric="voc07" if args.voc07 else "voc10" if args.voc10 else None,
         workers=args.workers,
     )
-    result = evaluate(model, records, spec.names, settings, device, args.progress, amp)
+    records = split.records
+    result = evaluate(model, records, split.names, settings, device, args.progress, amp)
     out = new_run_dir(args.project, args.name, args.exist_ok)
     print(format_table(result))
     write_metrics_json(result, out / "metrics.json")
-    write_json(result, out / "predictions.json", coco_category_ids(spec.names))
+    image_ids = [_image_id(records[i]) for i in result.image_ids]
+    write_json(result, out / "predictions.json", split.category_ids, image_ids=image_ids)
     if args.plots:
         from darkyolo.viz.plots import plot_pr_curves
 
-        plot_pr_curves(result, spec.names, out / "pr_curve.png")
+        plot_pr_curves(result, split.names, out / "pr_curve.png")
     print(f"mAP@.5:.95 {result.map:.4f}  mAP@.5 {result.map50:.4f}; results in {out}")
     return 0
 
 
-def load_val_model(model: str | None, weights: str | Path):
-    """The model to score: ``--model`` cfg, or the cfg stored in a darkyolo checkpoint."""
-    from darkyolo.darknet.cfg import parse_cfg
-    from darkyolo.engine.checkpoint import load_checkpoint
-    from darkyolo.errors import ConfigError
-    from darkyolo.models.darknet import load_model
+def _image_id(record) -> int | str:
+    """The results JSON's ``image_id``: the COCO id when the labels came from a COCO JSON, else the
+    file stem (an int when all digits), as ``darkyolo detect --save-json`` writes it."""
+    from darkyolo.engine.outputs import coco_image_id
 
-    if model is not None:
-        return load_model(model, weights)
-    path = Path(weights)
-    with open(path, "rb") as handle:
-        is_checkpoint = handle.read(2) == b"PK"
-    if not is_checkpoint:
-        raise ConfigError("--model is required with a Darknet .weights file", str(path))
-    checkpoint = load_checkpoint(path)
-    config = parse_cfg(checkpoint["cfg"], f"{path}:cfg")
-    return load_model(config, path)
+    return record.image_id if record.image_id is not None else coco_image_id(str(record.image))

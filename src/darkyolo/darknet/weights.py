@@ -214,6 +214,16 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def is_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a torch checkpoint (a zip: darkyolo's, or a plain state dict) rather
+    than a Darknet ``.weights`` file. A missing file raises :class:`WeightsError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"PK"
+
+
 def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False) -> int:
     """Load a Darknet ``.weights`` file or a darkyolo checkpoint (``.pt``) into ``model``.
 
@@ -221,11 +231,7 @@ def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False
     refused. Returns the number of conv layers (``.weights``) or tensors (checkpoint) loaded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:2] != b"PK":
+    if not is_checkpoint(path):
         return load_darknet_weights(model, path, allow_prefix=allow_prefix)
     checkpoint = safe_torch_load(path)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None

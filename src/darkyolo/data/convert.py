@@ -416,17 +416,7 @@ def _read_yolo_source(src: Path, options: ConvertOptions, report: ConvertReport)
         base = os.path.commonpath([str(p.parent) for p in images])
         relative = [os.path.relpath(p, base) for p in images]
         splits.append(SourceSplit(split, role, records, relative))
-    category_ids = None
-    if "coco_ids" in spec.options:
-        try:
-            category_ids = [int(v) for v in spec.options["coco_ids"].split(",")]
-        except ValueError:
-            category_ids = []
-        if len(category_ids) != len(spec.names):
-            raise DataError(
-                f"coco_ids must be {len(spec.names)} comma-separated integers", str(spec.path)
-            )
-    return _Source(spec.path.stem, spec.names, splits, category_ids)
+    return _Source(spec.path.stem, spec.names, splits, spec.category_ids)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ A ``.data`` file is ``key=value`` lines (``#`` starts a comment)::
     classes=3
     train=train.txt        # a list of image paths, one a line, or a folder of images
     valid=valid.txt        # ``val=`` is accepted too
+    test=test.txt          # optional: scored only when asked for (``darkyolo val --split test``)
     names=bccd.names
 
 Relative paths resolve against the ``.data`` file's folder (and, for Darknet files written
@@ -41,7 +42,7 @@ class DatasetSpec:
     Attributes:
         path: the ``.data`` file.
         names: class names (their order is the class index).
-        train, val: image paths of each split (``val`` may be empty).
+        train, val, test: image paths of each split (``val`` and ``test`` may be empty).
         options: every ``key=value`` as written (``backup``, ``eval``, ``coco_ids``, ...).
     """
 
@@ -50,18 +51,41 @@ class DatasetSpec:
     train: list[Path]
     val: list[Path]
     options: dict[str, str] = field(default_factory=dict)
+    test: list[Path] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
         return len(self.names)
 
+    @property
+    def category_ids(self) -> list[int] | None:
+        """COCO category id per class from ``coco_ids=`` (written by ``darkyolo convert``), or
+        ``None`` when the file has none."""
+        if "coco_ids" not in self.options:
+            return None
+        try:
+            ids = [int(v) for v in self.options["coco_ids"].split(",")]
+        except ValueError:
+            ids = []
+        if len(ids) != len(self.names):
+            raise DataError(
+                f"coco_ids must be {len(self.names)} comma-separated integers", str(self.path)
+            )
+        return ids
+
     def images(self, split: str) -> list[Path]:
-        """Image paths of ``train`` or ``val`` (``valid`` accepted)."""
+        """Image paths of ``train``, ``val`` (``valid`` accepted) or ``test``."""
         if split == "train":
             return self.train
         if split in ("val", "valid"):
             return self.val
-        raise DataError(f"unknown split {split!r}, expected train or val", str(self.path))
+        if split == "test":
+            return self.test
+        raise DataError(f"unknown split {split!r}, expected train, val or test", str(self.path))
+
+    def split_sizes(self) -> dict[str, int]:
+        """Number of listed pictures per split: ``{"train": 205, "val": 87, "test": 0}``."""
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
     def read(self, split: str, problems: list[Problem] | None = None) -> list[ImageRecord]:
         """The records of a split; see :func:`read_records`."""
@@ -115,6 +139,9 @@ def load_dataset(path: str | Path) -> DatasetSpec:
         train=_split_images(data_file, options["train"], "train", lines["train"]),
         val=_split_images(data_file, options[val_key], val_key, lines[val_key]) if val_key else [],
         options=options,
+        test=_split_images(data_file, options["test"], "test", lines["test"])
+        if "test" in options
+        else [],
     )
 
 

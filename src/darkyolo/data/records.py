@@ -33,6 +33,10 @@ class ImageRecord:
         labels: ``int64 [N]`` 0-based class index of each box.
         label_file: where the boxes were read from (a ``.txt``, ``.xml`` or ``.json``), for messages.
         image_id: the image's id where the source has one (COCO), else ``None``.
+        crowd: ``bool [N]``, COCO ``iscrowd`` regions (kept only when asked for): scoring ignores
+            detections matched to them; ``None`` means no box is a crowd region.
+        area: ``float64 [N]`` the source's own object areas (COCO: the mask area), used for
+            COCO's small/medium/large ranges; ``None`` means the box areas.
     """
 
     image: Path
@@ -42,6 +46,8 @@ class ImageRecord:
     labels: np.ndarray = field(default_factory=_empty_labels)
     label_file: Path | None = None
     image_id: int | None = None
+    crowd: np.ndarray | None = None
+    area: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.image = Path(self.image)
@@ -49,6 +55,15 @@ class ImageRecord:
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         if len(self.boxes) != len(self.labels):
             raise ValueError(f"{self.image}: {len(self.boxes)} boxes but {len(self.labels)} labels")
+        for name in ("crowd", "area"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value, dtype=bool if name == "crowd" else np.float64).reshape(-1)
+                if len(value) != len(self.labels):
+                    raise ValueError(
+                        f"{self.image}: {len(value)} {name} flags for {len(self)} boxes"
+                    )
+                setattr(self, name, value)
 
     def __len__(self) -> int:
         return len(self.labels)

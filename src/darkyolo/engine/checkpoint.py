@@ -98,7 +98,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint")
-    data = safe_torch_load(path)
+    return checked_checkpoint(safe_torch_load(path), path)
+
+
+def checked_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
+    """``data`` read from ``path``, if it is a darkyolo checkpoint this darkyolo can read."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a darkyolo training checkpoint (no format={FORMAT!r})")
     if int(data.get("version", 0)) > VERSION:

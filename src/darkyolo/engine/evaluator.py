@@ -517,6 +517,7 @@ def to_coco_results(
     result: EvalResult,
     category_ids: Sequence[int] | Mapping[int, int] | None = None,
     decimals: int | None = 3,
+    image_ids: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The scored detections as a COCO results list.
 
@@ -524,12 +525,17 @@ def to_coco_results(
     pixels). ``image_id`` is the caller's id. ``category_id`` is the 0-based class index unless
     ``category_ids`` maps it (a sequence indexed by class, or a mapping; e.g.
     ``COCO80_CATEGORY_IDS`` for the official COCO ids). ``decimals`` rounds boxes (scores get two
-    more digits); None keeps full precision.
+    more digits); None keeps full precision. ``image_ids`` replaces the ids given to ``process``
+    (one per image, in processing order), e.g. COCO ids for the results file.
     """
     cats = _category_lookup(category_ids, len(result.class_names))
+    if image_ids is None:
+        image_ids = result.image_ids
+    if len(image_ids) != len(result.image_ids):
+        raise DarkyoloError(f"{len(image_ids)} image ids for {len(result.image_ids)} images")
     bounds = np.searchsorted(result.det_image_index, np.arange(len(result.image_ids) + 1))
     out: list[dict[str, Any]] = []
-    for k, image_id in enumerate(result.image_ids):
+    for k, image_id in enumerate(image_ids):
         part = slice(bounds[k], bounds[k + 1])
         out += results_entries(
             image_id,
@@ -547,11 +553,12 @@ def write_json(
     path: str | Path,
     category_ids: Sequence[int] | Mapping[int, int] | None = None,
     decimals: int | None = 3,
+    image_ids: Sequence[Any] | None = None,
 ) -> Path:
     """Write the detections as a COCO results JSON file (see ``to_coco_results``)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(to_coco_results(result, category_ids, decimals)))
+    out.write_text(json.dumps(to_coco_results(result, category_ids, decimals, image_ids)))
     return out
 
 

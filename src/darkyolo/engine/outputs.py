@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from darkyolo.data.formats.coco import COCO80_CATEGORY_IDS, results_entries
+from darkyolo.data.formats.coco import coco_category_ids, results_entries
 from darkyolo.data.images import video_info
 from darkyolo.engine.predictor import Prediction
 from darkyolo.errors import DataError
@@ -57,16 +57,6 @@ def yolo_lines(prediction: Prediction) -> list[str]:
     return lines
 
 
-def coco_category_ids(names: Sequence[str]) -> list[int]:
-    """COCO category id per class index: COCO's ids for the 80 COCO classes, else ``k + 1``."""
-    from darkyolo.darknet.cfg import bundled_names_file
-
-    coco = [n.strip() for n in bundled_names_file("coco").read_text().splitlines() if n.strip()]
-    if list(names) == coco:
-        return list(COCO80_CATEGORY_IDS)
-    return [k + 1 for k in range(len(names))]
-
-
 def coco_image_id(source: str, frame: int | None = None) -> int | str:
     """The results-JSON ``image_id`` for a picture: the stem as an int if all digits, else the stem
     (``stem_frame`` for a video frame)."""
@@ -76,12 +66,30 @@ def coco_image_id(source: str, frame: int | None = None) -> int | str:
     return int(stem) if re.fullmatch(r"\d+", stem) else stem
 
 
-def coco_results(prediction: Prediction, category_ids: Sequence[int]) -> list[dict]:
-    """The COCO results-format records of one picture (boxes to 1e-3, scores to 1e-5)."""
-    image_id = coco_image_id(prediction.source, prediction.frame)
+def coco_results(
+    prediction: Prediction, category_ids: Sequence[int], image_id: int | str | None = None
+) -> list[dict]:
+    """The COCO results-format records of one picture (boxes to 1e-3, scores to 1e-5);
+    ``image_id`` defaults to :func:`coco_image_id`."""
+    if image_id is None:
+        image_id = coco_image_id(prediction.source, prediction.frame)
     return results_entries(
         image_id, prediction.boxes, prediction.scores, prediction.labels, category_ids
     )
+
+
+def coco_image_ids(json_path: str | Path) -> dict[str, int]:
+    """File name -> COCO image id, from a COCO annotation JSON's ``images`` list."""
+    from darkyolo.data.formats.coco import read_coco
+
+    coco = read_coco(json_path)
+    ids: dict[str, int] = {}
+    for record in coco.records:
+        name = record.image.name
+        if name in ids and ids[name] != record.image_id:
+            raise DataError(f"two images are named {name} (ids {ids[name]}, {record.image_id})", str(json_path))  # fmt: skip
+        ids[name] = int(record.image_id)  # type: ignore[arg-type]
+    return ids
 
 
 class ResultWriter:
@@ -92,6 +100,9 @@ class ResultWriter:
     * ``labels/<stem>.txt`` (``<stem>_<frame>.txt`` for video frames) in YOLO format with a
       confidence column (``save_txt``); a picture with no detections gets an empty file;
     * ``predictions.json`` in COCO results format (``save_json``), written by :meth:`close`.
+      ``image_ids`` maps a picture's file name to its COCO id (from the dataset's JSON, see
+      :func:`coco_image_ids`); pictures it does not name keep :func:`coco_image_id` and are
+      counted in ``unlisted``.
     """
 
     def __init__(
@@ -103,8 +114,11 @@ class ResultWriter:
         save_txt: bool = False,
         save_json: bool = False,
         line_width: int | None = None,
+        image_ids: dict[str, int] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.image_ids = image_ids
+        self.unlisted = 0
         self.names = list(names)
         self.save_images, self.save_txt, self.save_json = save_images, save_txt, save_json
         self.line_width = line_width
@@ -152,7 +166,11 @@ class ResultWriter:
             path = self.run_dir / "labels" / f"{name}.txt"
             path.write_text("".join(line + "\n" for line in lines))
         if self.save_json:
-            self.records.extend(coco_results(prediction, self.category_ids))
+            image_id = None
+            if self.image_ids is not None and prediction.frame is None:
+                image_id = self.image_ids.get(Path(prediction.source).name)
+                self.unlisted += image_id is None
+            self.records.extend(coco_results(prediction, self.category_ids, image_id))
 
     def _write_picture(self, source: str, stem: str, rgb: np.ndarray) -> None:
         suffix = Path(source).suffix.lower()

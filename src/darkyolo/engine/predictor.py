@@ -8,6 +8,8 @@ Backends: ``torch`` (batch norm folded, channels-last, ``inference_mode``; optio
 ``torch.compile``) and ``onnxruntime`` (an exported ``.onnx`` file, or the model exported in
 memory when given a cfg and weights).
 
+>>> detector = Detector()                        # the COCO default, yolov3-tiny-coco  # doctest: +SKIP
+>>> detector = Detector("bccd")                  # a bundled trained model             # doctest: +SKIP
 >>> detector = Detector("yolov3", "yolov3.weights")                # doctest: +SKIP
 >>> result = detector.predict("dog.jpg")[0]                        # doctest: +SKIP
 >>> result.boxes, result.scores, result.labels, result.label_names  # doctest: +SKIP
@@ -37,7 +39,8 @@ from darkyolo.data.images import (
 from darkyolo.data.letterbox import Letterbox, letterbox
 from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, DataError
-from darkyolo.models.darknet import Darknet, load_model
+from darkyolo.models.darknet import Darknet
+from darkyolo.models.zoo import resolve_model
 from darkyolo.postprocess import Detections, postprocess, scale_to_original
 
 BACKENDS = ("torch", "onnxruntime")
@@ -261,9 +264,13 @@ class Detector:
     """Detect objects in pictures with a Darknet model.
 
     Args:
-        model: a bundled cfg name (``"yolov3"``), a ``.cfg`` path, a built :class:`Darknet`, or an
-            ``.onnx`` file from ``darkyolo export`` (then ``weights`` is not needed).
-        weights: ``.weights`` / checkpoint for the cfg, or an ``.onnx`` file.
+        model: a trained model's name (``"yolov3-tiny-coco"``, the default; ``"bccd"``), a cfg
+            (bundled name such as ``"yolov3"``, or a ``.cfg`` path) with ``weights``, a built
+            :class:`Darknet`, or an ``.onnx`` file from ``darkyolo export``. See
+            :func:`darkyolo.models.zoo.resolve_model` for how ``model`` and ``weights`` combine.
+        weights: ``.weights`` / checkpoint for the cfg (a checkpoint alone brings its own cfg and
+            names), or an ``.onnx`` file.
+        random_weights: build a cfg with untrained random weights (only when asked for).
         backend: ``"torch"`` or ``"onnxruntime"`` (a cfg + weights is exported in memory).
         img_size: network input ``(h, w)`` or one side; default the cfg's. Multiple of the stride.
         conf, iou, max_det, classes, multi_label: see :func:`darkyolo.postprocess.postprocess`.
@@ -276,9 +283,10 @@ class Detector:
 
     def __init__(
         self,
-        model: str | Path | Darknet = "yolov3",
+        model: str | Path | Darknet | None = None,
         weights: str | Path | None = None,
         *,
+        random_weights: bool = False,
         backend: str = "torch",
         img_size: int | tuple[int, int] | None = None,
         conf: float = 0.25,
@@ -316,13 +324,21 @@ class Detector:
             None,
         )
         embedded_names: list[str] | None = None
+        #: lines worth telling the user about the model chosen (e.g. a checkpoint's own cfg used)
+        self.notes: tuple[str, ...] = ()
         if bf16 and (backend != "torch" or onnx_file is not None):
             raise DarkyoloError("bf16 is an option of the torch backend")
         if onnx_file is not None:
             self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
             embedded_names = self.backend.names
+            self.model_name = str(onnx_file)
         else:
-            net = model if isinstance(model, Darknet) else load_model(model, weights)
+            if isinstance(model, Darknet):
+                net, self.model_name = model, str(model.config.source)
+            else:
+                source = resolve_model(model, weights, random_weights=random_weights)
+                net, embedded_names = source.build(), source.names
+                self.model_name, self.notes = source.name, source.notes
             if backend == "onnxruntime":
                 from darkyolo.export import onnx_bytes
 

@@ -70,6 +70,7 @@ from darkyolo.engine.transfer import (
 from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
 from darkyolo.errors import DarkyoloError
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.zoo import trained_model
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
@@ -408,11 +409,18 @@ class Trainer:
             raise TrainingError(f"{self.spec.path}: the train split has no usable images")
 
         # model
+        pretrained: str | None = None
         if resume is not None:
             cfg_text = resume["cfg"]
             source = f"{resume['_path']}:cfg"
         else:
-            cfg_path = resolve_cfg_path(opt.model)
+            trained = trained_model(opt.model)
+            pretrained = opt.weights
+            if trained is not None:  # a trained model: its cfg, and its weights to start from
+                cfg_path, trained_weights, _ = trained.files()
+                pretrained = pretrained or str(trained_weights)
+            else:
+                cfg_path = resolve_cfg_path(opt.model)
             cfg_text = cfg_path.read_text(encoding="utf-8")
             source = str(cfg_path)
         config, original, self.cfg_text = build_for_data(cfg_text, len(self.names), source)
@@ -428,8 +436,8 @@ class Trainer:
             raise TrainingError(f"--init must be darknet or torch, got {opt.init!r}")
         if opt.init == "darknet" and resume is None:
             init_from_scratch(model, opt.obj_prior)
-        if opt.weights and resume is None:
-            for line in load_pretrained(model, opt.weights, original).lines():
+        if resume is None and pretrained:
+            for line in load_pretrained(model, pretrained, original).lines():
                 self.log(line)
         if opt.bn_momentum is not None:  # Darknet's 0.01 lags far behind in short runs
             for module in model.modules():

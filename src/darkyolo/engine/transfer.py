@@ -24,7 +24,7 @@ from darkyolo.darknet.cfg import (
     read_sections,
     render_cfg,
 )
-from darkyolo.darknet.weights import load_weights, safe_torch_load
+from darkyolo.darknet.weights import is_checkpoint, load_weights, safe_torch_load
 from darkyolo.errors import ConfigError, WeightsError
 from darkyolo.models.darknet import Darknet
 
@@ -107,11 +107,6 @@ def _copy_matching(
     model.load_state_dict(chosen, strict=False)
 
 
-def _is_checkpoint(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"PK"
-
-
 def load_pretrained(
     model: Darknet, path: str | Path, source_config: NetworkConfig | None = None
 ) -> TransferReport:
@@ -122,10 +117,8 @@ def load_pretrained(
     Tensors of another shape are skipped and reported.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
     report = TransferReport(str(path))
-    if _is_checkpoint(path):
+    if is_checkpoint(path):
         checkpoint = safe_torch_load(path)
         state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):

@@ -109,6 +109,8 @@ def evaluate(
                         found.labels,
                         record.width,
                         record.height,
+                        gt_iscrowd=record.crowd,
+                        gt_area=record.area,
                     )
     finally:
         model.train(was_training)

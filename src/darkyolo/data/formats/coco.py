@@ -36,6 +36,17 @@ COCO80_CATEGORY_IDS: tuple[int, ...] = (
 )
 
 
+def coco_category_ids(names: Sequence[str]) -> list[int]:
+    """COCO category id per class index: COCO's ids for the 80 COCO classes (in ``coco.names``
+    order), else ``k + 1``."""
+    from darkyolo.darknet.cfg import bundled_names_file
+
+    coco = [n.strip() for n in bundled_names_file("coco").read_text().splitlines() if n.strip()]
+    if list(names) == coco:
+        return list(COCO80_CATEGORY_IDS)
+    return [k + 1 for k in range(len(names))]
+
+
 @dataclass
 class CocoFile:
     """A COCO JSON read into records.
@@ -93,7 +104,9 @@ def read_coco(
         path: the JSON file.
         images_dir: folder the ``file_name`` entries are relative to (default:
             :func:`default_images_dir`).
-        include_crowd: keep ``iscrowd=1`` boxes as ordinary boxes instead of leaving them out.
+        include_crowd: keep ``iscrowd=1`` boxes instead of leaving them out; each record's
+            ``crowd`` flags mark them (scoring ignores matches to them, writers to YOLO txt or
+            training take them as ordinary boxes). Every record carries the JSON's ``area``.
 
     Raises:
         DataError: naming the file and the image or annotation id on any malformed entry, an
@@ -144,6 +157,8 @@ def read_coco(
         image_index[keep],
         boxes,
         labels[keep],
+        crowd[keep],
+        ann["area"][keep],
         images_dir,
         file_names,
         widths,
@@ -355,6 +370,11 @@ def _annotations(annotations: list[Any], file: str) -> dict[str, np.ndarray]:
         if n and out["bbox"].shape != (n, 4):
             raise ValueError("every bbox must be 4 numbers")
         out["bbox"] = out["bbox"].reshape(n, 4)
+        box_area = out["bbox"][:, 2] * out["bbox"][:, 3]
+        given = [a.get("area") for a in annotations]
+        out["area"] = np.array(
+            [box_area[k] if a is None else float(a) for k, a in enumerate(given)], np.float64
+        )
     except _MALFORMED as error:
         _explain_bad_annotation(annotations, file)
         raise DataError(f"'annotations' holds a malformed entry ({error})", file) from None
@@ -416,6 +436,8 @@ def _group(
     image_index: np.ndarray,
     boxes: np.ndarray,
     labels: np.ndarray,
+    crowd: np.ndarray,
+    area: np.ndarray,
     images_dir: Path,
     file_names: list[str],
     widths: np.ndarray,
@@ -425,11 +447,13 @@ def _group(
 ) -> list[ImageRecord]:
     """Split flat per-box arrays into one record per image (in the JSON's image order)."""
     order = np.argsort(image_index, kind="stable")
-    boxes, labels = boxes[order], labels[order]
+    boxes, labels, crowd, area = boxes[order], labels[order], crowd[order], area[order]
     ends = np.cumsum(np.bincount(image_index, minlength=len(file_names))).tolist()
     starts = [0, *ends[:-1]]
     return [
-        ImageRecord(images_dir / name, w, h, boxes[s:e], labels[s:e], path, i)
+        ImageRecord(
+            images_dir / name, w, h, boxes[s:e], labels[s:e], path, i, crowd[s:e], area[s:e]
+        )
         for name, w, h, i, s, e in zip(
             file_names, widths.tolist(), heights.tolist(), image_ids.tolist(), starts, ends
         )

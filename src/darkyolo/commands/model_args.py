@@ -1,0 +1,27 @@
+"""The model options that ``detect``, ``val`` and ``export`` share; their meaning is decided by
+:func:`darkyolo.models.zoo.resolve_model`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, onnx: bool = True) -> None:
+    """``--model``, ``--weights`` and ``--random-weights``, shared by detect, val and export."""
+    from darkyolo.models.zoo import DEFAULT_MODEL, trained_model_list
+
+    parser.add_argument(
+        "--model",
+        help=f"trained model name ({trained_model_list()}), bundled cfg name, .cfg path"
+        + (", or .onnx export" if onnx else "")
+        + f" (default: {DEFAULT_MODEL}, or the cfg inside a --weights checkpoint)",
+    )
+    parser.add_argument(
+        "--weights",
+        help=".weights or checkpoint (.pt) for the cfg" + (", or .onnx file" if onnx else ""),
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build the cfg with untrained random weights (for tests and timing)",
+    )

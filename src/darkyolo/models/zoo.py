@@ -1,0 +1,233 @@
+"""Trained models that ship with darkyolo, and what ``--model`` and ``--weights`` together mean.
+
+A *trained model* is a name that brings its own cfg, weights and class names
+(``yolov3-tiny-coco``, the default; ``bccd``). A *cfg* (a bundled name such as ``yolov3``, or a
+``.cfg`` path) is an architecture only: it needs ``--weights``, or ``random_weights=True`` for an
+untrained network, which happens only when asked for.
+
+:func:`resolve_model` decides, in one place, for ``detect``, ``val``, ``export`` and
+:class:`~darkyolo.engine.predictor.Detector`:
+
+==========================  ===================  ==================================================
+``model``                   ``weights``          result
+==========================  ===================  ==================================================
+none                        none                 :data:`DEFAULT_MODEL`
+trained name                none                 its cfg, weights and names
+trained name or cfg         checkpoint (``.pt``) the checkpoint's own cfg and names when it holds the
+                                                 same architecture (classes and anchors may
+                                                 differ; a note says so), else an error
+trained name or cfg         Darknet ``.weights`` that cfg with those weights
+none                        checkpoint           the checkpoint's own cfg and names
+none                        Darknet ``.weights`` error: a ``.weights`` file holds no cfg
+cfg                         none                 error naming the trained models, unless
+                                                 ``random_weights``
+==========================  ===================  ==================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+
+from darkyolo.darknet.cfg import (
+    ConvSpec,
+    NetworkConfig,
+    RegionSpec,
+    YoloSpec,
+    bundled_names_file,
+    load_cfg,
+    parse_cfg,
+)
+from darkyolo.darknet.weights import is_checkpoint
+from darkyolo.errors import DarkyoloError, WeightsError
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model shipped with trained weights.
+
+    ``cfg`` is a bundled cfg name or a file under ``darkyolo/assets``; ``weights`` a file there;
+    ``names`` a bundled names list (``coco``) or a file there.
+    """
+
+    name: str
+    cfg: str
+    weights: str
+    names: str
+    summary: str
+    aliases: tuple[str, ...] = ()
+
+    def files(self) -> tuple[Path, Path, Path]:
+        """``(cfg, weights, names)`` paths inside the installed package."""
+        assets = Path(str(resources.files("darkyolo") / "assets"))
+        cfg = assets / self.cfg if self.cfg.endswith(".cfg") else Path(self.cfg)
+        names = assets / self.names if "/" in self.names else bundled_names_file(self.names)
+        return cfg, assets / self.weights, names
+
+
+TRAINED_MODELS: tuple[TrainedModel, ...] = (
+    TrainedModel(
+        "yolov3-tiny-coco",
+        cfg="yolov3-tiny",
+        weights="coco/yolov3-tiny.weights",
+        names="coco",
+        summary="Darknet's official YOLOv3-tiny: 80 COCO classes (people, animals, vehicles...)",
+        aliases=("coco",),
+    ),
+    TrainedModel(
+        "yolov3-tiny-bccd",
+        cfg="bccd/yolov3-tiny-bccd.cfg",
+        weights="bccd/yolov3-tiny-bccd.weights",
+        names="bccd/bccd.names",
+        summary="YOLOv3-tiny trained by darkyolo on BCCD blood cells (RBC, WBC, Platelets)",
+        aliases=("bccd",),
+    ),
+)
+
+#: what ``detect``, ``val``, ``export`` and ``Detector()`` use when no model is named
+DEFAULT_MODEL = "yolov3-tiny-coco"
+
+
+def trained_model(name: str) -> TrainedModel | None:
+    """The trained model called ``name`` (or one of its aliases), else ``None``."""
+    for model in TRAINED_MODELS:
+        if name == model.name or name in model.aliases:
+            return model
+    return None
+
+
+def trained_model_list() -> str:
+    """``yolov3-tiny-coco (alias coco), yolov3-tiny-bccd (alias bccd)``, for messages."""
+    return ", ".join(
+        m.name + (f" (alias {', '.join(m.aliases)})" if m.aliases else "") for m in TRAINED_MODELS
+    )
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What to build: the parsed cfg, the weights to load (``None``: random), the class names
+    (``None``: chosen by count), a name for messages, and lines to tell the user."""
+
+    config: NetworkConfig
+    weights: Path | None
+    names: list[str] | None
+    name: str
+    notes: tuple[str, ...] = ()
+
+    def build(self):  # -> Darknet (kept torch-free here: models.darknet imports torch)
+        """The network in eval mode, weights loaded."""
+        from darkyolo.models.darknet import load_model
+
+        return load_model(self.config, self.weights)
+
+
+def resolve_model(
+    model: str | Path | None = None,
+    weights: str | Path | None = None,
+    *,
+    random_weights: bool = False,
+) -> ModelSource:
+    """Decide which cfg, weights and names ``model`` and ``weights`` mean (module docstring)."""
+    if random_weights and weights is not None:
+        raise DarkyoloError("give either weights or random weights, not both")
+    if model is None and weights is None:
+        if random_weights:
+            raise DarkyoloError("random weights need a cfg to build: name one with --model")
+        model = DEFAULT_MODEL
+    trained = trained_model(str(model)) if model is not None else None
+    if trained is not None and weights is None and not random_weights:
+        cfg, trained_weights, names = trained.files()
+        return ModelSource(load_cfg(cfg), trained_weights, _read_names(names), trained.name)
+
+    requested: NetworkConfig | None = None
+    names: list[str] | None = None
+    if trained is not None:
+        cfg, _, names_file = trained.files()
+        requested, names = load_cfg(cfg), _read_names(names_file)
+    elif model is not None:
+        requested = load_cfg(model)
+    if weights is None:
+        if random_weights:
+            label = f"{model} (random weights)"
+            return ModelSource(requested, None, names, label)  # type: ignore[arg-type]
+        raise DarkyoloError(
+            f"{model} is an architecture without trained weights: give --weights FILE "
+            f"(.weights or checkpoint), --random-weights for an untrained network, or a trained "
+            f"model: {trained_model_list()}"
+        )
+    weights = Path(weights)
+    if not is_checkpoint(weights):
+        if requested is None:
+            raise DarkyoloError(
+                f"{weights}: a Darknet .weights file holds no cfg; name its architecture with "
+                "--model (e.g. --model yolov3-tiny)"
+            )
+        return ModelSource(requested, weights, names, str(weights))
+    return _checkpoint_source(weights, requested, str(model) if model is not None else None)
+
+
+def _checkpoint_source(
+    path: Path, requested: NetworkConfig | None, requested_name: str | None
+) -> ModelSource:
+    from darkyolo.darknet.weights import safe_torch_load
+    from darkyolo.engine.checkpoint import FORMAT, checked_checkpoint
+
+    checkpoint = safe_torch_load(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        if requested is None:  # a plain state dict: loadable, but only into a named cfg
+            raise WeightsError(
+                f"{path}: not a darkyolo checkpoint, so it holds no cfg; name its architecture "
+                "with --model"
+            )
+        return ModelSource(requested, path, None, str(path))
+    checkpoint = checked_checkpoint(checkpoint, path)  # checks the version
+    if not isinstance(checkpoint.get("cfg"), str):
+        raise WeightsError(f"{path}: the checkpoint holds no cfg")
+    own = parse_cfg(checkpoint["cfg"], f"{path}:cfg")
+    names = checkpoint.get("names")
+    names = [str(n) for n in names] if isinstance(names, list) else None
+    notes: tuple[str, ...] = ()
+    if requested is not None:
+        trained_from = checkpoint.get("options", {}).get("model", "its cfg")
+        if architecture(own) != architecture(requested):
+            raise WeightsError(
+                f"{path}: holds a {own.num_classes}-class network trained from {trained_from}, "
+                f"not the architecture of {requested_name}; leave out --model to use the "
+                "checkpoint's own cfg"
+            )
+        if _settings(own) != _settings(requested):
+            notes = (
+                f"using the checkpoint's own cfg ({own.num_classes} classes, anchors and head "
+                f"settings from training) in place of {requested_name}'s",
+            )
+    return ModelSource(own, path, names, str(path), notes)
+
+
+def architecture(config: NetworkConfig) -> tuple:
+    """The layers and their settings, leaving out what training may adapt: the class count (and
+    so the filters of the convolution before each head), the anchors and the heads' loss keys."""
+    heads = set(config.head_indices)
+    signature = []
+    for index, spec in enumerate(config.layers):
+        if isinstance(spec, ConvSpec) and index + 1 in heads:
+            signature.append(_fields(replace(spec, filters=0)))
+        elif isinstance(spec, (YoloSpec, RegionSpec)):
+            signature.append((type(spec).__name__, len(spec.mask)))
+        else:
+            signature.append(_fields(spec))
+    return tuple(signature)
+
+
+def _settings(config: NetworkConfig) -> tuple:
+    """Every layer setting (anchors, classes, thresholds ...) but the cfg line numbers."""
+    return tuple(_fields(spec) for spec in config.layers)
+
+
+def _fields(spec: object) -> tuple:
+    values = [(f.name, getattr(spec, f.name)) for f in fields(spec) if f.name != "line"]  # type: ignore[arg-type]
+    return (type(spec).__name__, *values)
+
+
+def _read_names(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
