@@ -75,7 +75,9 @@ def test_convert_train_resume_val_detect(tmp_path, capsys):
     val_argv = ["val", "--model", str(cfg), "--weights", str(run / "weights" / "best.pt"), "--data", str(data), "--project", str(tmp_path / "val"), "--workers", "0", "--no-progress", "--no-plots"]  # fmt: skip
     assert main(val_argv) == 0
     out = capsys.readouterr().out
-    assert sum("using the checkpoint's own cfg (3 classes" in line for line in out.splitlines()) == 1
+    assert (
+        sum("using the checkpoint's own cfg (3 classes" in line for line in out.splitlines()) == 1
+    )
     metrics2 = json.loads((tmp_path / "val" / "exp2" / "metrics.json").read_text())
     assert metrics2["map"] == metrics["map"]
 

@@ -32,20 +32,16 @@ def test_val_on_coco128_equals_pycocotools_on_the_original_json(tmp_path: Path) 
     pycocotools gives on the original JSON for ``detect --save-json`` at the same settings."""
     annotations = shared_data(COCO128_JSON)
     images = annotations.parent.parent / "images" / "train2017"
-    status, err, out = run_cli(
-        ["val", "--data", str(annotations), "--project", str(tmp_path), "--name", "val"]
-        + ["--no-plots", "--no-progress"],
-        tmp_path,
-    )
+    val = f"val --data {annotations} --project {tmp_path} --name val --no-plots --no-progress"
+    status, err, _ = run_cli(val.split(), tmp_path)
     assert status == 0, err
     metrics = json.loads((tmp_path / "val" / "metrics.json").read_text())
     val_map, val_map50 = metrics["map"], metrics["map50"]
-    status, err, _ = run_cli(
-        ["detect", str(images), "--multi-label", "--conf", "0.001", "--iou", "0.6"]
-        + ["--max-det", "300", "--save-json", "--nosave", "--image-ids", str(annotations)]
-        + ["--project", str(tmp_path), "--name", "detect"],
-        tmp_path,
+    detect = (
+        f"detect {images} --multi-label --conf 0.001 --iou 0.6 --max-det 300 --save-json "
+        f"--nosave --image-ids {annotations} --project {tmp_path} --name detect"
     )
+    status, err, _ = run_cli(detect.split(), tmp_path)
     assert status == 0, err
     results = tmp_path / "detect" / "predictions.json"
     ids = {entry["image_id"] for entry in json.loads(results.read_text())}
@@ -81,11 +77,8 @@ def test_a_split_can_be_test_a_list_or_a_folder(tmp_path: Path) -> None:
     (root / "test.txt").write_text(valid[0] + "\n")
     data.write_text(data.read_text() + "test=test.txt\n")
     for split, expected in (("test", 1), (str(root / "valid.txt"), 2), (str(root / "images"), 6)):
-        status, err, out = run_cli(
-            ["val", "--model", "bccd", "--data", str(data), "--split", split]
-            + ["--project", str(tmp_path / "runs"), "--no-plots", "--no-progress"],
-            tmp_path,
-        )
+        val = f"val --model bccd --data {data} --split {split} --project {tmp_path / 'runs'}"
+        status, err, out = run_cli([*val.split(), "--no-plots", "--no-progress"], tmp_path)
         assert status == 0, (split, err)
         assert f": {expected} images" in out.splitlines()[0], (split, out)
     status, err, _ = run_cli(

@@ -204,3 +204,21 @@ def test_bad_options_are_explained(tmp_path, bccd_small, tiny_cfg_file):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, img_size=70), log=quiet).setup()
     with pytest.raises(TrainingError, match="fp16 needs a CUDA"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="fp16"), log=quiet).setup()
+
+
+def test_a_trained_models_name_starts_from_its_weights(tmp_path, bccd_small):
+    """``--model yolov3-tiny-coco``: its cfg, adapted to the data's classes, and its official
+    weights for every tensor but the heads'."""
+    logged: list[str] = []
+    trainer = Trainer(options(tmp_path, bccd_small, "yolov3-tiny-coco", epochs=1, eval_interval=0), log=logged.append)  # fmt: skip
+    trainer.setup()
+    text = "\n".join(logged)
+    assert "heads adapted from 80 to 3 classes" in text
+    assert "yolov3-tiny.weights" in text and "skipped 4 tensors of another shape" in text
+    first = trainer.model.conv_layers()[0].conv.weight
+    official = Darknet(trainer.config)
+    from darkyolo.models.zoo import resolve_model
+
+    coco = resolve_model("yolov3-tiny-coco").build()
+    assert torch.equal(first, coco.conv_layers()[0].conv.weight)
+    assert not torch.equal(first, official.conv_layers()[0].conv.weight)

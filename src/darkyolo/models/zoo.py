@@ -38,6 +38,7 @@ from darkyolo.darknet.cfg import (
     bundled_names_file,
     load_cfg,
     parse_cfg,
+    resolve_cfg_path,
 )
 from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.errors import DarkyoloError, WeightsError
@@ -61,7 +62,7 @@ class TrainedModel:
     def files(self) -> tuple[Path, Path, Path]:
         """``(cfg, weights, names)`` paths inside the installed package."""
         assets = Path(str(resources.files("darkyolo") / "assets"))
-        cfg = assets / self.cfg if self.cfg.endswith(".cfg") else Path(self.cfg)
+        cfg = assets / self.cfg if self.cfg.endswith(".cfg") else resolve_cfg_path(self.cfg)
         names = assets / self.names if "/" in self.names else bundled_names_file(self.names)
         return cfg, assets / self.weights, names
 
