@@ -141,3 +141,48 @@ def test_export_then_detect_with_onnxruntime(tmp_path, weights, capsys):
         == 0
     )
     assert (tmp_path / "copy.weights").read_bytes() == weights.read_bytes()
+
+
+def test_no_model_options_means_the_bundled_coco_model(tmp_path, capsys):
+    """The README's main job: the shipped sample pictures, boxed and named, pictures and JSON."""
+    from importlib import resources
+
+    samples = Path(str(resources.files("darkyolo") / "assets" / "samples"))
+    argv = ["detect", str(samples), "--save-json", "--verbose", "--project", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "model: yolov3-tiny-coco (80 classes)" in out
+    dog_line = next(line for line in out.splitlines() if line.startswith("dog.jpg"))
+    assert all(name in dog_line for name in ("dog", "bicycle", "truck")), dog_line
+    horses_line = next(line for line in out.splitlines() if line.startswith("horses.jpg"))
+    assert "horse" in horses_line, horses_line
+    run = tmp_path / "exp"
+    pictures = sorted(p.name for p in samples.glob("*.jpg"))
+    assert sorted(p.name for p in run.glob("*.jpg")) == pictures
+    results = json.loads((run / "predictions.json").read_text())
+    assert {r["category_id"] for r in results} >= {18, 2, 8}  # COCO ids of dog, bicycle, truck
+
+
+def test_image_ids_come_from_a_coco_json_by_file_name(tmp_path, weights, capsys):
+    picture = tmp_path / "pic.jpg"
+    cv2.imwrite(str(picture), np.full((64, 80, 3), 90, np.uint8))
+    other = tmp_path / "other.jpg"
+    cv2.imwrite(str(other), np.full((64, 80, 3), 90, np.uint8))
+    annotations = tmp_path / "instances.json"
+    annotations.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 4242, "file_name": "pic.jpg", "width": 80, "height": 64}],
+                "annotations": [],
+                "categories": [{"id": 1, "name": "thing"}],
+            }
+        )
+    )
+    status = detect(
+        tmp_path, [picture, other], weights, "--conf", "0.001", "--save-json",
+        "--image-ids", str(annotations), "--nosave",
+    )  # fmt: skip
+    assert status == 0
+    assert "1 pictures are not in" in capsys.readouterr().err
+    results = json.loads((tmp_path / "runs" / "exp" / "predictions.json").read_text())
+    assert {r["image_id"] for r in results} == {4242, "other"}

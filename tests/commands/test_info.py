@@ -35,3 +35,11 @@ def test_info_bad_model_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_info_size_not_multiple_of_stride(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "yolov3", "--img-size", "300"]) == 2
     assert "multiple of the network stride 32" in capsys.readouterr().err
+
+
+def test_info_without_a_model_lists_the_bundled_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "yolov3-tiny-coco (alias coco) [default]: 80 classes" in out
+    assert "yolov3-tiny-bccd (alias bccd): 3 classes" in out
+    assert "yolov2-tiny" in out.splitlines()[-1]
