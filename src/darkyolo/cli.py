@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from darkyolo.errors import DarkyoloError
+from darkyolo.errors import DarkyoloError, user_message
 
 #: subcommand name -> module under darkyolo.commands
 COMMANDS: dict[str, str] = {
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DarkyoloError as error:
         if args.debug:
             raise
-        print(f"darkyolo {args.command}: error: {error}", file=sys.stderr)
+        print(f"darkyolo {args.command}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except OSError as error:
         if args.debug:

@@ -35,3 +35,18 @@ class DataError(DarkyoloError):
         if file is not None:
             where = f"{file}:{line}: " if line is not None else f"{file}: "
         super().__init__(f"{where}{message}")
+
+
+def user_message(error: BaseException) -> str:
+    """The message to show for ``error``: its text, or, for an error that a ``DataLoader`` worker
+    raised and torch re-raised in the main process ("Caught DataError in DataLoader worker process
+    1. Original Traceback ..."), the original error's own one-line message."""
+    text = str(error)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), text)
+        name = type(error).__name__
+        for prefix in (f"darkyolo.errors.{name}: ", f"{name}: "):
+            if last.startswith(prefix):
+                return last[len(prefix) :]
+        return last
+    return text

@@ -8,6 +8,7 @@ from PIL import Image
 from darkyolo.data import images as images_module
 from darkyolo.data.images import (
     collect_sources,
+    decode,
     image_size,
     iter_video_frames,
     read_image,
@@ -77,7 +78,13 @@ def test_missing_and_truncated_files(tmp_path):
     ok, encoded = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (64, 64, 3)))
     assert ok
     path = tmp_path / "cut.png"
-    path.write_bytes(encoded.tobytes()[:200])
+    path.write_bytes(
+        encoded.tobytes()[:200]
+    )  # cut inside the pixel data: decoded as far as it goes
+    decoded = decode(path.read_bytes(), str(path))
+    assert decoded.repaired and decoded.repaired.startswith("truncated PNG")
+    assert read_image(path).shape == (64, 64, 3)
+    path.write_bytes(encoded.tobytes()[:20])  # cut inside the header: nothing to decode
     with pytest.raises(DataError):
         read_image(path)
 

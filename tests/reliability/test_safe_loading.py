@@ -242,10 +242,12 @@ def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
 
 
 def test_training_and_detection_read_through_the_guarded_reader():
-    """The training dataset and the predictor decode pictures only through ``read_image``."""
-    for name in ("darkyolo.data.dataset", "darkyolo.engine.predictor"):
-        module = importlib.import_module(name)
-        assert module.read_image is read_image
+    """The training dataset decodes pictures only through ``read_image``, the predictor through
+    ``decode`` (which ``read_image`` calls): the pixel limit is checked before either decodes."""
+    assert importlib.import_module("darkyolo.data.dataset").read_image is read_image
+    from darkyolo.data.images import decode
+
+    assert importlib.import_module("darkyolo.engine.predictor").decode is decode
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ HELP = "check a YOLO dataset: bad labels with file:line, missing images, orphans
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", type=Path, help=".data file, or a folder holding one")
-    parser.add_argument("--split", choices=("train", "val", "all"), default="all")
+    parser.add_argument("--split", choices=("train", "val", "test", "all"), default="all")
     parser.add_argument(
         "--strict", action="store_true", help="warnings also make the exit status 1"
     )
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    splits = ("train", "val") if args.split == "all" else (args.split,)
+    splits = ("train", "val", "test") if args.split == "all" else (args.split,)
     report = check_dataset(args.dataset, splits)
     print("\n".join(report.lines(limit=args.show)))
     if report.errors or (args.strict and report.warnings):

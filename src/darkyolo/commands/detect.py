@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         image_ids=image_ids,
     )
     failures: list[ReadFailure] = []
+    repaired: list[str] = []
     done = boxes = 0
     stream = detector.stream(
         args.sources,
@@ -133,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
                 failures.append(result)
                 bar.write(f"skipped {result.message}", file=sys.stderr)
                 continue
+            if result.repaired and result.source not in repaired:
+                repaired.append(result.source)
+                bar.write(f"repaired {result.source}: {result.repaired}", file=sys.stderr)
             writer.write(result)
             done += 1
             boxes += len(result)
@@ -154,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"warning: {writer.unlisted} pictures are not in {args.image_ids}: their image_id is "
             "the file stem",
+            file=sys.stderr,
+        )
+    if repaired:
+        print(
+            f"{len(repaired)} truncated pictures were decoded as far as their data goes (the rest "
+            f"grey): {', '.join(repaired[:5])}" + (" ..." if len(repaired) > 5 else ""),
             file=sys.stderr,
         )
     if failures:

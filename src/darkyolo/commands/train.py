@@ -85,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("validation and output")
     g.add_argument("--eval-interval", type=int, default=1, help="validate every K epochs")
     g.add_argument("--patience", type=int, default=0, help="stop after N epochs without gain")
+    g.add_argument("--bad-images", choices=("exclude", "stop"), default="exclude", help="pictures that cannot be decoded (all are checked first; truncated ones are repaired): leave them out, counted and named (default), or stop before training; during training: skip or stop with last.pt saved")  # fmt: skip
     g.add_argument("--val-conf", type=float, default=0.001)
     g.add_argument("--val-iou", type=float, default=0.6)
     g.add_argument("--val-batch", type=int, default=8)

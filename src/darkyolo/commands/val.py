@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train, val (default) or test of the .data file, or an image list or folder "
         "(labels beside the pictures); not with a COCO JSON",
     )
+    parser.add_argument(
+        "--bad-images",
+        choices=("exclude", "stop"),
+        default="exclude",
+        help="pictures that cannot be decoded: leave them out, counted and named (default), or "
+        "stop; truncated ones are repaired",
+    )
     parser.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--conf", type=float, default=0.001, help="score threshold (0.001)")
@@ -52,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.errors import DataError
     from darkyolo.models.zoo import resolve_model
 
-    split = open_split(args.data, args.split)
+    split = open_split(args.data, args.split, bad_images=args.bad_images)
     for line in split.report.lines():
         print(line)
     source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
@@ -79,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     records = split.records
-    result = evaluate(model, records, split.names, settings, device, args.progress, amp)
+    result = evaluate(
+        model, records, split.names, settings, device, args.progress, amp, skip_unreadable=True
+    )
+    for note in result.notes:
+        print(f"note: {note}")
     out = new_run_dir(args.project, args.name, args.exist_ok)
     print(format_table(result))
     write_metrics_json(result, out / "metrics.json")

@@ -1,11 +1,14 @@
 """Dataset health report for a YOLO-txt dataset described by a ``.data`` file.
 
-Errors (the dataset would train wrongly or not at all): missing or unreadable images, label lines
+Every picture is opened and decoded (:mod:`darkyolo.data.scan`, remembered per file).
+
+Errors (the dataset would train wrongly or not at all): missing or undecodable images, label lines
 that do not parse, class ids outside the names, coordinates that are not normalised (pixels) or
 boxes reaching outside the image, zero-size boxes. Each names ``file:line``.
 
-Warnings (worth a look): duplicate boxes, images without boxes, images without a label file,
-label files without an image (orphans), images listed in both train and val.
+Warnings (worth a look): truncated images (decoded as far as they go), images whose bytes are
+another format than their name says, duplicate boxes, images without boxes, images without a label
+file, label files without an image (orphans), images listed in both train and val.
 
 Statistics: images and boxes per split, boxes per class, and a histogram of box sizes.
 """
@@ -19,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.data.description import IMAGE_SUFFIXES, DatasetSpec, load_dataset, read_records
+from darkyolo.data.description import IMAGE_SUFFIXES, DatasetSpec, load_dataset
 from darkyolo.data.formats.yolo import label_path_for
 from darkyolo.data.records import ImageRecord, Problem
+from darkyolo.data.scan import ScanReport, cache_for, read_scanned
 
 #: edges of the box size histogram: sqrt(w * h) as a fraction of sqrt(image width * height)
 SIZE_BINS = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
@@ -46,6 +50,7 @@ class CheckReport:
     spec: DatasetSpec
     splits: dict[str, SplitStats] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    scans: dict[str, ScanReport] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -71,6 +76,8 @@ class CheckReport:
             out.append(
                 f"{split}: {stats.images} images, {stats.boxes} boxes, {stats.empty} without boxes"
             )
+            if split in self.scans:
+                out.append(f"  {self.scans[split].summary()}")
             width = max((len(n) for n in names), default=0)
             for name, count in zip(names, stats.class_counts):
                 out.append(f"  {name:<{width}} {count:>8}")
@@ -88,7 +95,9 @@ class CheckReport:
         return out
 
 
-def check_dataset(path: str | Path, splits: tuple[str, ...] = ("train", "val")) -> CheckReport:
+def check_dataset(
+    path: str | Path, splits: tuple[str, ...] = ("train", "val", "test")
+) -> CheckReport:
     """Check a dataset (a ``.data`` file or a folder with one); see the module docstring.
 
     Raises:
@@ -107,7 +116,15 @@ def check_dataset(path: str | Path, splits: tuple[str, ...] = ("train", "val")) 
                 message = f"listed in both {listed[image]} and {split}"
                 report.problems.append(Problem("warning", "split-overlap", message, str(image)))
             listed.setdefault(image, split)
-        records = read_records(images, spec.num_classes, report.problems)
+        records, scan = read_scanned(
+            images,
+            spec.num_classes,
+            report.problems,
+            cache=cache_for(spec.path),
+            what=f"{spec.path.name} {split}",
+        )
+        report.problems.extend(scan.as_problems()[len(scan.excluded) :])  # excluded: already in
+        report.scans[split] = scan
         for record in records:
             if not len(record):
                 report.problems.append(

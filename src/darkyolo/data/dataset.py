@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from darkyolo.data.description import DatasetSpec, load_dataset
 from darkyolo.data.images import read_image
 from darkyolo.data.records import ImageRecord, Problem
+from darkyolo.data.scan import ScanReport, cache_for, read_scanned
 from darkyolo.data.transforms import (
     AugmentConfig,
     augment,
@@ -54,6 +55,7 @@ class SplitReport:
     images: int = 0
     boxes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    scan: ScanReport | None = None
 
     @property
     def skipped_images(self) -> list[Problem]:
@@ -61,6 +63,8 @@ class SplitReport:
 
     def lines(self, limit: int = 5) -> list[str]:
         lines = [f"{self.split}: {self.images} images, {self.boxes} boxes"]
+        if self.scan is not None:
+            lines.append(f"  {self.scan.summary()}")
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
             lines.append(f"  left out: {len(errors)} problems (bad images or label lines)")
@@ -74,16 +78,33 @@ class SplitReport:
 
 
 def load_split(
-    spec: DatasetSpec | str | Path, split: str, strict: bool = False
+    spec: DatasetSpec | str | Path,
+    split: str,
+    strict: bool = False,
+    *,
+    bad_images: str = "exclude",
+    scan: bool = True,
 ) -> tuple[list[ImageRecord], SplitReport]:
     """Records of a split of a ``.data`` dataset, bad images and label lines counted and left out.
 
-    With ``strict`` the first problem raises :class:`DataError` instead.
+    Every picture is first checked (:func:`darkyolo.data.scan.read_scanned`, remembered per file):
+    truncated ones are repaired, undecodable ones excluded, or with ``bad_images="stop"`` the load
+    stops naming them. With ``strict`` the first label problem raises :class:`DataError`.
     """
     if not isinstance(spec, DatasetSpec):
         spec = load_dataset(spec)
     report = SplitReport(split)
-    records = spec.read(split, None if strict else report.problems)
+    if scan:
+        records, report.scan = read_scanned(
+            spec.images(split),
+            spec.num_classes,
+            None if strict else report.problems,
+            policy=bad_images,
+            cache=cache_for(spec.path),
+            what=f"{spec.path.name} {split}",
+        )
+    else:
+        records = spec.read(split, None if strict else report.problems)
     report.images = len(records)
     report.boxes = sum(len(r) for r in records)
     return records, report
@@ -161,6 +182,8 @@ class DetectionDataset(Dataset):
         num_classes: if given, a label outside ``0..num_classes-1`` raises :class:`DataError`.
         mosaic_epochs: epochs (counted from 0) before this one may draw mosaics with probability
             ``augment.mosaic``; later epochs use the plain augmentation (``None``: every epoch).
+        skip_unreadable: a picture that can no longer be read (changed after the scan) gives a
+            grey picture without boxes and the index ``-1 - index``, instead of a DataError.
 
     ``dataset[key]`` -> ``(image uint8 [3, S, S], targets float32 [n, 5] (class, cx, cy, w, h)
     normalised to the input, index)``.
@@ -176,8 +199,10 @@ class DetectionDataset(Dataset):
         cache_side: int | None = None,
         num_classes: int | None = None,
         mosaic_epochs: int | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         self.records = list(records)
+        self.skip_unreadable = skip_unreadable
         if not self.records:
             raise DataError("the dataset has no images")
         if num_classes is not None:
@@ -203,7 +228,15 @@ class DetectionDataset(Dataset):
             index, side, epoch = key
         else:
             index, side, epoch = int(key), self.img_size, 0
-        image, boxes = self.source.get(index)
+        try:
+            image, boxes = self.source.get(index)
+        except DataError:
+            if not self.skip_unreadable:
+                raise
+            # the picture went bad after the scan (deleted, rewritten): a grey picture without
+            # boxes stands in, and the index comes back negative so the trainer names and counts it
+            pixels = np.full((3, side, side), 128, dtype=np.uint8)
+            return torch.from_numpy(pixels), torch.zeros((0, 5)), -1 - index
         labels = self.records[index].labels
         out_hw = (side, side)
         if self.augment is None:
@@ -214,7 +247,12 @@ class DetectionDataset(Dataset):
                 others = rng.integers(0, len(self.records), size=3)
                 pictures = [(image, boxes, labels)]
                 for other in others.tolist():
-                    picture, picture_boxes = self.source.get(other)
+                    try:
+                        picture, picture_boxes = self.source.get(other)
+                    except DataError:
+                        if not self.skip_unreadable:
+                            raise
+                        picture, picture_boxes, other = image, boxes, index  # named when drawn
                     pictures.append((picture, picture_boxes, self.records[other].labels))
                 pixels, boxes, labels = mosaic(pictures, out_hw, self.augment, rng)
             else:
@@ -252,20 +290,30 @@ def collate_detection(
 class LetterboxDataset(Dataset):
     """Evaluation inputs: Darknet's letterbox of each record's picture.
 
-    ``dataset[i]`` -> ``(image float32 [3, S, S] in 0..1, i)``. The letterbox that maps boxes back
+    ``dataset[i]`` -> ``(image float32 [3, S, S] in 0..1, i)``; with ``skip_unreadable`` a
+    picture that cannot be read gives a grey image and ``-1 - i``. The letterbox that maps boxes back
     is :func:`darkyolo.data.letterbox.letterbox_params` of the record's size.
     """
 
-    def __init__(self, records: Sequence[ImageRecord], img_size: int) -> None:
+    def __init__(
+        self, records: Sequence[ImageRecord], img_size: int, skip_unreadable: bool = False
+    ) -> None:
         self.records = list(records)
         self.img_size = img_size
+        self.skip_unreadable = skip_unreadable
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         record = self.records[index]
-        image = read_image(record.image)
+        try:
+            image = read_image(record.image)
+        except DataError:
+            if not self.skip_unreadable:
+                raise
+            grey = np.full((3, self.img_size, self.img_size), 0.5, dtype=np.float32)
+            return torch.from_numpy(grey), -1 - index
         if image.shape[0] != record.height or image.shape[1] != record.width:
             raise DataError(
                 f"decoded size {image.shape[1]}x{image.shape[0]} differs from the record's "

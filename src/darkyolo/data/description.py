@@ -17,6 +17,7 @@ Darknet rule of :func:`darkyolo.data.formats.yolo.label_path_for`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,10 +250,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
     This is the stored size; an EXIF orientation tag is not applied.
     """
     try:
-        with Image.open(path) as image:
-            return image.size
+        with warnings.catch_warnings():  # darkyolo's own pixel limit applies when decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
     except FileNotFoundError:
         raise DataError("image not found", str(path)) from None
+    except Image.DecompressionBombError as error:
+        raise DataError(f"refused by Pillow as a decompression bomb: {error}", str(path)) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:  # ValueError: NUL in the path
         raise DataError(f"cannot read the image header: {error}", str(path)) from None
 

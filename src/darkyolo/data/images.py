@@ -11,13 +11,15 @@ from __future__ import annotations
 import glob
 import io
 import os
+import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile, ImageOps
 
 from darkyolo.errors import DataError
 
@@ -45,8 +47,10 @@ def _check_pixels(width: int, height: int, max_pixels: int, file: str) -> None:
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(height, width)`` of an image from its header, without decoding the pixels."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
+        with warnings.catch_warnings():  # darkyolo's own limit is checked by the caller
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
     except Image.DecompressionBombError as error:
         raise DataError(f"refused by Pillow as a decompression bomb: {error}", str(path)) from None
     except (OSError, ValueError, SyntaxError) as error:
@@ -54,12 +58,38 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def decode_image(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Encoded image bytes -> RGB ``uint8 [H, W, 3]``; the header size is checked first."""
+#: Pillow's switch for decoding truncated files is a module global: flip it under a lock
+_PILLOW_TRUNCATED = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded picture and what was wrong with its file, if anything.
+
+    ``pixels``: RGB ``uint8 [H, W, 3]``. ``repaired``: why the file needed repair (a truncated
+    JPEG or PNG, decoded as far as its data goes; libjpeg fills a JPEG's missing blocks with mid
+    grey, exactly as ``cv2.imread`` shows it; a PNG's missing rows stay black), else ``None``. ``format``: the format found in the
+    bytes (``JPEG``, ``PNG``...), whatever the file's name says.
+    """
+
+    pixels: np.ndarray
+    repaired: str | None
+    format: str
+
+
+def decode(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Encoded bytes -> :class:`Decoded`; the header size is checked before decoding.
+
+    A truncated file is decoded as far as it goes (``repaired`` says so); anything that cannot be
+    decoded at all (empty, not an image, damaged past its header) raises :class:`DataError`.
+    """
     stream = io.BytesIO(data)
     try:
-        with Image.open(stream) as header:
-            width, height = header.size
+        with warnings.catch_warnings():  # darkyolo's own limit is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(stream) as header:
+                width, height = header.size
+                kind = header.format or "unknown"
     except Image.DecompressionBombError as error:
         raise DataError(f"refused by Pillow as a decompression bomb: {error}", file) from None
     except (OSError, ValueError, SyntaxError):
@@ -67,27 +97,68 @@ def decode_image(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXEL
             raise DataError("empty file, not an image", file) from None
         raise DataError("not a recognised image format", file) from None
     _check_pixels(width, height, max_pixels, file)
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is not None:
-        return np.ascontiguousarray(bgr[:, :, ::-1])
-    try:  # formats OpenCV cannot decode (GIF, ...)
-        stream.seek(0)
-        with Image.open(stream) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"damaged or truncated image: {error}", file) from None
+    if _has_end_marker(data, kind):  # a cut file goes straight to Pillow: libjpeg and libpng
+        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)  # would print
+        if bgr is not None:
+            return Decoded(np.ascontiguousarray(bgr[:, :, ::-1]), None, kind)
+    # OpenCV refuses truncated files in memory and formats it lacks (GIF...): Pillow decodes them,
+    # a truncated one as far as its data goes
+    with _PILLOW_TRUNCATED:
+        try:
+            return Decoded(_pillow_rgb(stream), None, kind)
+        except (OSError, ValueError, SyntaxError) as error:
+            if "truncated" not in str(error) and "broken data stream" not in str(error):
+                raise DataError(f"damaged image: {error}", file) from None
+            reason = f"truncated {kind} ({error})"
+        ImageFile.LOAD_TRUNCATED_IMAGES = True
+        try:
+            pixels = _pillow_rgb(stream)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise DataError(f"damaged image: {error}", file) from None
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return Decoded(pixels, reason, kind)
+
+
+def _has_end_marker(data: bytes, kind: str) -> bool:
+    """False for a JPEG without its end-of-image marker or a PNG without its IEND chunk near the
+    end of the bytes (a cut file); True otherwise, and for other formats."""
+    tail = data[-1024:]
+    if kind == "JPEG":
+        return b"\xff\xd9" in tail
+    if kind == "PNG":
+        return b"IEND" in tail
+    return True
+
+
+def _pillow_rgb(stream: io.BytesIO) -> np.ndarray:
+    stream.seek(0)
+    with Image.open(stream) as image:
+        image = ImageOps.exif_transpose(image)
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def decode_image(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded image bytes -> RGB ``uint8 [H, W, 3]`` (a truncated file decoded as far as it goes;
+    :func:`decode` says whether it was)."""
+    return decode(data, file, max_pixels).pixels
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A picture file's bytes; failures as :class:`DataError` naming the file."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read: {error.strerror or error}", str(path)) from None
 
 
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as RGB ``uint8 [H, W, 3]`` (greyscale and alpha become RGB).
 
-    Raises :class:`DataError` for a missing, unreadable, damaged or oversized file.
+    A truncated file is decoded as far as it goes (use :func:`decode` to learn whether it was).
+    Raises :class:`DataError` for a missing, unreadable, undecodable or oversized file.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read: {error.strerror or error}", str(path)) from None
-    return decode_image(data, str(path), max_pixels)
+    return decode(read_bytes(path), str(path), max_pixels).pixels
 
 
 @dataclass(frozen=True)

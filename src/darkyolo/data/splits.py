@@ -10,7 +10,9 @@
   regions and areas kept, so the scores are the ones pycocotools gives on that JSON. Pictures are
   looked for in the folder :func:`~darkyolo.data.formats.coco.default_images_dir` names.
 
-Pictures that are missing or unreadable are left out, counted and named in the report.
+Every picture is scanned first (:mod:`darkyolo.data.scan`): truncated ones are repaired, missing or
+undecodable ones left out, counted and named in the report (or, with ``bad_images="stop"``, an
+error).
 """
 
 from __future__ import annotations
@@ -19,14 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darkyolo.data.dataset import SplitReport
-from darkyolo.data.description import (
-    find_images,
-    load_dataset,
-    read_image_list,
-    read_records,
-)
+from darkyolo.data.description import find_images, load_dataset, read_image_list
 from darkyolo.data.formats.coco import coco_category_ids, read_coco
-from darkyolo.data.records import ImageRecord, Problem
+from darkyolo.data.records import ImageRecord
+from darkyolo.data.scan import cache_for, read_scanned, scan_images
 from darkyolo.errors import DataError
 
 #: the named splits of a ``.data`` file
@@ -54,11 +52,14 @@ def is_coco_json(path: str | Path) -> bool:
     return str(path).lower().endswith(".json") and Path(path).is_file()
 
 
-def open_split(data: str | Path, split: str | None = None) -> LabelledSplit:
+def open_split(
+    data: str | Path, split: str | None = None, *, bad_images: str = "exclude"
+) -> LabelledSplit:
     """The labelled pictures ``darkyolo val`` scores (see the module docstring).
 
     ``split`` defaults to ``val`` for a ``.data`` file; a COCO JSON is one split already, and a
-    ``split`` given with it is refused. Raises :class:`DataError` when nothing usable is left,
+    ``split`` given with it is refused. Every picture is scanned first (``bad_images``: see
+    :func:`darkyolo.data.scan.read_scanned`). Raises :class:`DataError` when nothing usable is left,
     naming the splits that do have pictures.
     """
     if is_coco_json(data):
@@ -66,7 +67,7 @@ def open_split(data: str | Path, split: str | None = None) -> LabelledSplit:
             raise DataError(
                 f"a COCO JSON is one split already; --split {split} does not apply", str(data)
             )
-        return _coco_split(Path(data))
+        return _coco_split(Path(data), bad_images)
     spec = load_dataset(data)
     split = split or "val"
     report = SplitReport(split)
@@ -81,7 +82,14 @@ def open_split(data: str | Path, split: str | None = None) -> LabelledSplit:
             f"--split {split}: expected {', '.join(SPLIT_NAMES)}, an image list or a folder",
             str(spec.path),
         )
-    records = read_records(images, spec.num_classes, report.problems)
+    records, report.scan = read_scanned(
+        images,
+        spec.num_classes,
+        report.problems,
+        policy=bad_images,
+        cache=cache_for(spec.path),
+        what=f"{spec.path.name} {Path(split).name}",
+    )
     _count(report, records)
     if not records:
         sizes = spec.split_sizes()
@@ -94,22 +102,26 @@ def open_split(data: str | Path, split: str | None = None) -> LabelledSplit:
     return LabelledSplit(split, spec.path, records, spec.names, ids, report)
 
 
-def _coco_split(path: Path) -> LabelledSplit:
+def _coco_split(path: Path, bad_images: str) -> LabelledSplit:
     coco = read_coco(path, include_crowd=True)
     report = SplitReport(path.name)
-    kept = []
-    for record in coco.records:
-        if record.image.is_file():
-            kept.append(record)
-        else:
-            report.problems.append(
-                Problem("error", "missing-image", "image not found", str(record.image))
-            )
+    by_path = {str(r.image): r for r in coco.records}
+    _, report.scan = scan_images(list(by_path), cache=cache_for(path))
+    excluded = {c.path for c in report.scan.excluded}
+    if excluded and bad_images == "stop":
+        first = report.scan.excluded[0]
+        raise DataError(
+            f"{len(excluded)} unreadable pictures (--bad-images stop), e.g. {first.path}: "
+            f"{first.message}",
+            str(path),
+        )
+    report.scan.excluded_boxes = sum(len(by_path[p]) for p in excluded)
+    kept = [r for r in coco.records if str(r.image) not in excluded]
     _count(report, kept)
     if not kept:
         folder = coco.records[0].image.parent if coco.records else path.parent
         raise DataError(
-            f"none of its {len(coco.records)} images was found (looked in {folder})", str(path)
+            f"none of its {len(coco.records)} images could be read (looked in {folder})", str(path)
         )
     return LabelledSplit(path.name, path, kept, coco.names, list(coco.category_ids), report)
 

@@ -33,8 +33,9 @@ from darkyolo.darknet.cfg import bundled_names_file
 from darkyolo.data.images import (
     MAX_PIXELS,
     collect_sources,
+    decode,
     iter_video_frames,
-    read_image,
+    read_bytes,
 )
 from darkyolo.data.letterbox import Letterbox, letterbox
 from darkyolo.engine.optimize import inference_copy
@@ -83,7 +84,8 @@ class Prediction:
 
     ``boxes``: float32 ``[K, 4]`` xyxy; ``scores``: float32 ``[K]``; ``labels``: int64 ``[K]``,
     highest score first. ``source`` is the file; ``frame`` the index for a video frame.
-    ``image`` (RGB uint8) is kept only when the caller asked for it (to draw on).
+    ``image`` (RGB uint8) is kept only when the caller asked for it (to draw on). ``repaired``
+    says why the file needed repair (a truncated JPEG or PNG, decoded as far as it goes).
     """
 
     source: str
@@ -94,6 +96,7 @@ class Prediction:
     names: Sequence[str]
     frame: int | None = None
     image: np.ndarray | None = None
+    repaired: str | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -249,15 +252,18 @@ class _Item:
     image: np.ndarray
     network_image: np.ndarray
     box: Letterbox
+    repaired: str | None = None
 
 
 def _prepare(
     source: str, frame: int | None, image: np.ndarray | None, hw: tuple[int, int], max_pixels: int
 ) -> _Item:
+    repaired = None
     if image is None:
-        image = read_image(source, max_pixels)
+        decoded = decode(read_bytes(source), source, max_pixels)
+        image, repaired = decoded.pixels, decoded.repaired
     net_image, box = letterbox(image, hw)
-    return _Item(source, frame, image, net_image, box)
+    return _Item(source, frame, image, net_image, box, repaired)
 
 
 class Detector:
@@ -409,6 +415,7 @@ class Detector:
             names=self.names,
             frame=item.frame,
             image=item.image if keep_image else None,
+            repaired=item.repaired,
         )
 
     def predict(
@@ -416,7 +423,8 @@ class Detector:
     ) -> list[Prediction]:
         """Detect in one picture or a list: file paths, or RGB uint8 ``[H, W, 3]`` arrays.
 
-        Returns one :class:`Prediction` per picture, in order. A file that cannot be read raises
+        Returns one :class:`Prediction` per picture, in order. A truncated file is decoded as far
+        as it goes (its ``repaired`` says so); a file that cannot be read raises
         :class:`DataError` (use :meth:`stream` to carry on past bad files).
         """
         if isinstance(images, (str, Path, np.ndarray)):

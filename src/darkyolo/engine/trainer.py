@@ -44,6 +44,7 @@ from darkyolo.darknet.weights import WeightsHeader, save_darknet_weights
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
+from darkyolo.data.scan import check_image
 from darkyolo.data.transforms import AugmentConfig
 from darkyolo.engine.checkpoint import (
     atomic_save,
@@ -68,7 +69,7 @@ from darkyolo.engine.transfer import (
     set_train_mode,
 )
 from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
-from darkyolo.errors import DarkyoloError
+from darkyolo.errors import DarkyoloError, DataError, user_message
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import trained_model
 
@@ -153,6 +154,7 @@ class TrainOptions:
     hue: float | None = None
     saturation: float | None = None
     exposure: float | None = None
+    bad_images: str = "exclude"
     val_conf: float = 0.001
     val_iou: float = 0.6
     val_batch: int = 8
@@ -399,8 +401,12 @@ class Trainer:
         # data
         self.spec = load_dataset(opt.data)
         self.names = list(self.spec.names)
-        self.train_records, train_report = load_split(self.spec, "train")
-        self.val_records, val_report = load_split(self.spec, "val") if self.spec.val else ([], None)
+        policy = opt.bad_images
+        self.train_records, train_report = load_split(self.spec, "train", bad_images=policy)
+        self.val_records, val_report = (
+            load_split(self.spec, "val", bad_images=policy) if self.spec.val else ([], None)
+        )
+        self.unreadable: dict[int, str] = {}  # pictures that went bad during the run: index -> why
         for report in (train_report, val_report):
             if report is not None:
                 for line in report.lines():
@@ -487,6 +493,7 @@ class Trainer:
             cache=opt.cache,
             cache_side=max(self.sizes) if opt.cache else None,
             num_classes=len(self.names),
+            skip_unreadable=opt.bad_images == "exclude",
         )
         if opt.cache:
             self.log(
@@ -497,6 +504,7 @@ class Trainer:
             [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
             self.img_size,
             None,
+            skip_unreadable=True,
         )
         self.sampler = DistributedSampler(
             self.dataset,
@@ -731,7 +739,10 @@ class Trainer:
         while self.epoch < self.epochs and self.updates < self.total_updates:
             if stop_after is not None and self.epoch >= stop_after:
                 break
-            epoch_stats = self._train_epoch(steps_log)
+            try:
+                epoch_stats = self._train_epoch(steps_log)
+            except DataError as error:  # --bad-images stop: a picture went bad during the run
+                raise TrainingError(self._stop_on_bad_picture(error)) from None
             self.epoch += 1
             metrics: dict[str, float] = {}
             evaluated = None
@@ -795,6 +806,17 @@ class Trainer:
             stopped_early=stopped_early,
         )
 
+    def _stop_on_bad_picture(self, error: DataError) -> str:
+        """Save ``last.pt`` (the state of this moment; a resume repeats the epoch under way) and
+        say which picture stopped the run."""
+        where = ""
+        if self.ctx.is_main and hasattr(self, "weights_dir"):
+            atomic_save(self._checkpoint(), self.weights_dir / "last.pt")
+            where = f"; saved {self.weights_dir / 'last.pt'} (resume with --resume)"
+        return (
+            f"stopped in epoch {self.epoch + 1}: {user_message(error)} (--bad-images stop){where}"
+        )
+
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
@@ -814,7 +836,11 @@ class Trainer:
         result = evaluate(
             model, self.val_records, self.names, settings, self.device,
             progress=self.options.progress, amp_dtype=self.amp_dtype,
+            skip_unreadable=self.options.bad_images == "exclude",
         )  # fmt: skip
+        for note in result.notes:
+            if "could not be read" in note:
+                self.log(f"warning: validation: {note}")
         set_train_mode(self.model, self.frozen_bn)
         return result
 
@@ -859,11 +885,32 @@ class Trainer:
             f"done: {self.epoch} epochs, {self.updates} updates, {self.seen} images; best fitness "
             f"{self.best_fitness:.4f} at epoch {self.best_epoch}; weights in {self.weights_dir}"
         )
+        if self.unreadable:
+            self.log(
+                f"{len(self.unreadable)} training pictures could not be read during the run and "
+                "were skipped: "
+                + ", ".join(str(self.train_records[i].image) for i in sorted(self.unreadable))
+            )
 
     def _batches(self) -> Iterator[tuple[int, Tensor, Tensor, list[int]]]:
         self.batch_sampler.set_epoch(self.epoch)
         for number, (images, targets, indices) in enumerate(self.loader):
-            yield number, images, targets, indices
+            for failed in (i for i in indices if i < 0):
+                self._unreadable(-1 - failed)
+            yield number, images, targets, [i if i >= 0 else -1 - i for i in indices]
+
+    def _unreadable(self, index: int) -> None:
+        """A training picture that could not be read any more (``--bad-images exclude``): named
+        once, counted; a grey picture without boxes stood in for it."""
+        if index in self.unreadable:
+            return
+        path = self.train_records[index].image
+        why = check_image(path).message or "read failed in a loader worker"
+        self.unreadable[index] = why
+        self.log(
+            f"warning: {path} can no longer be read ({why}): skipped, a blank picture stands in "
+            f"({len(self.unreadable)} such pictures so far)"
+        )
 
     def _train_epoch(self, steps_log: _CsvLog | None) -> dict[str, float]:
         opt = self.options

@@ -48,17 +48,21 @@ def evaluate(
     device: torch.device | str = "cpu",
     progress: bool = False,
     amp_dtype: torch.dtype | None = None,
+    skip_unreadable: bool = False,
 ) -> EvalResult:
     """Run ``model`` (a :class:`~darkyolo.models.darknet.Darknet`; put in eval mode here) over
     ``records`` and score it with :class:`DetectionEvaluator`.
 
+    ``skip_unreadable``: a picture that can no longer be read (changed since it was scanned) is
+    left out of the scores and named in the result's ``notes``, instead of a :class:`DataError`.
     ``model`` is restored to its previous train/eval mode afterwards.
     """
     device = torch.device(device)
     evaluator = DetectionEvaluator(
         class_names, max_dets=settings.max_det, voc_metric=settings.voc_metric
     )
-    dataset = LetterboxDataset(records, settings.img_size)
+    dataset = LetterboxDataset(records, settings.img_size, skip_unreadable)
+    unreadable: list[str] = []
     loader = DataLoader(
         dataset,
         batch_size=settings.batch_size,
@@ -95,9 +99,12 @@ def evaluate(
                 )
                 boxes = [
                     letterbox_params((records[i].height, records[i].width), input_hw)
-                    for i in indices
+                    for i in (i if i >= 0 else -1 - i for i in indices)
                 ]
                 for index, found in zip(indices, scale_to_original(detections, boxes)):
+                    if index < 0:  # the picture could not be read: left out, named below
+                        unreadable.append(str(records[-1 - index].image))
+                        continue
                     record = records[index]
                     found = found.to("cpu")
                     evaluator.process(
@@ -114,7 +121,13 @@ def evaluate(
                     )
     finally:
         model.train(was_training)
-    return evaluator.compute()
+    result = evaluator.compute()
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (
+            f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        )
+        result.notes.append(f"{len(unreadable)} pictures could not be read and are not scored: {shown}")  # fmt: skip
+    return result
 
 
 @torch.no_grad()
