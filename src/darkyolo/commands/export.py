@@ -7,6 +7,7 @@ the default COCO model is exported; a checkpoint brings its own cfg and class na
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
@@ -35,6 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--static", action="store_true", help="fixed batch and input size")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
+    q = parser.add_argument_group("int8 (ONNX Runtime static quantization)")
+    q.add_argument("--int8", action="store_true", help="quantize the ONNX export to int8 (QDQ)")
+    q.add_argument(
+        "--calib",
+        metavar="DATA_OR_FOLDER",
+        help="pictures to calibrate on: a .data file (its train split), folder, glob or list",
+    )
+    q.add_argument("--calib-images", type=int, default=64, help="pictures used (default 64)")
+    q.add_argument(
+        "--calib-method",
+        choices=("minmax", "entropy", "percentile"),
+        default="minmax",
+        help="how activation ranges are chosen (default minmax)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         size = (sides[0], sides[1])
         model.set_input_size(*size)
     names = class_names(model.num_classes, args.names or source.names)
+    if args.int8:
+        return _export_int8(model, output, size, names, args)
+    if args.calib:
+        raise DarkyoloError("--calib goes with --int8")
     export_onnx(model, output, size, names=names, opset=args.opset, dynamic=not args.static)
     print(f"wrote {output}")
     if not args.no_check:
@@ -77,4 +96,61 @@ def run(args: argparse.Namespace) -> int:
             raise DarkyoloError(
                 f"{output}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE})"
             )
+    return 0
+
+
+def _export_int8(model, output: Path, size, names, args: argparse.Namespace) -> int:
+    """Quantize the float32 export on ``--calib`` pictures, write it, and report what it costs."""
+    import contextlib
+    import io
+    import logging
+
+    import onnx
+
+    from darkyolo.export import onnx_bytes
+    from darkyolo.quantize import (
+        agreement,
+        calibration_images,
+        calibration_metadata,
+        float_nodes,
+        head_conv_positions,
+        load_calibration,
+        quantize_onnx,
+    )
+
+    if args.format != "onnx":
+        raise DarkyoloError("--int8 is an ONNX export: use --format onnx")
+    if not args.calib:
+        raise DarkyoloError("--int8 needs --calib DATA_OR_FOLDER: pictures like those it will see")
+    images = calibration_images(args.calib)
+    pictures, used = load_calibration(images, args.calib_images, model.input_size)
+    if used < args.calib_images:
+        print(
+            f"warning: {args.calib} holds {len(images)} pictures: calibrating on {used}, not "
+            f"{args.calib_images}",
+            file=sys.stderr,
+        )
+    fp32 = onnx_bytes(model, size, names=names, opset=args.opset, dynamic=not args.static)
+    keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
+    metadata = calibration_metadata(args.calib_method, used, keep)
+    quiet = logging.getLogger()
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # ONNX Runtime's advice to pre-process is not for this graph
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # its histogram progress lines
+            int8 = quantize_onnx(fp32, pictures, keep.names, args.calib_method, metadata)
+    finally:
+        quiet.setLevel(level)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(int8)
+    print(
+        f"wrote {output}: int8 QDQ, {len(int8) / 2**20:.1f} MiB (float32 {len(fp32) / 2**20:.1f} "
+        f"MiB), calibrated on {used} pictures ({args.calib_method})"
+    )
+    print(
+        f"kept float32: the heads' last convolutions {', '.join(keep.head_convs)} and the "
+        f"{len(keep.decode)} decode nodes after them (sigmoid, exp, anchors)"
+    )
+    for line in agreement(fp32, int8, pictures).lines():
+        print(line)
     return 0

@@ -12,7 +12,7 @@ HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser, onnx=False)
+    add_model_arguments(parser)
     parser.add_argument(
         "--data",
         required=True,
@@ -62,11 +62,17 @@ def run(args: argparse.Namespace) -> int:
     split = open_split(args.data, args.split, bad_images=args.bad_images)
     for line in split.report.lines():
         print(line)
-    source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
-    for note in source.notes:
-        print(note)
-    model = source.build()
-    print(f"model: {source.name} ({model.num_classes} classes)")
+    onnx_file = next((p for p in (args.model, args.weights) if p and p.endswith(".onnx")), None)
+    if onnx_file is not None:  # an export, float32 or int8, run by ONNX Runtime
+        from darkyolo.engine.predictor import OnnxNetwork
+
+        model, name = OnnxNetwork(onnx_file), onnx_file
+    else:
+        source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
+        for note in source.notes:
+            print(note)
+        model, name = source.build(), source.name
+    print(f"model: {name} ({model.num_classes} classes)")
     if model.num_classes != len(split.names):
         raise DataError(
             f"the model has {model.num_classes} classes, the dataset {len(split.names)}",
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     model = model.to(device)
     amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
     settings = ValSettings(
-        img_size=args.img_size or model.config.net.width,
+        img_size=args.img_size or model.input_size[1],
         batch_size=args.batch,
         conf=args.conf,
         iou=args.iou,

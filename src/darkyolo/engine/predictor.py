@@ -242,6 +242,26 @@ class OnnxBackend:
         return torch.from_numpy(out)
 
 
+class OnnxNetwork(torch.nn.Module):
+    """An ONNX export (float32 or int8) behind the module interface that
+    :func:`darkyolo.engine.validate.evaluate` uses: ``x: float32 [B, 3, H, W]`` -> decoded rows
+    ``[B, N, 5+C]``, run by ONNX Runtime on the CPU."""
+
+    def __init__(self, source: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.backend = OnnxBackend(source, threads)
+        self.source = str(source)
+        self.num_classes = self.backend.num_classes
+        self.input_size = self.backend.input_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        rows = self.backend.session.run(
+            [self.backend.output_name], {self.backend.input_name: batch}
+        )
+        return torch.from_numpy(rows[0])
+
+
 # --------------------------------------------------------------------------- the detector
 
 
