@@ -2,8 +2,14 @@
 
 Run: ``python benchmarks/cpu_latency.py`` (about 3 minutes on 2 cores). Options: ``--models``,
 ``--size``, ``--threads``, ``--rounds``, ``--compile`` (adds torch.compile, which compiles once per
-shape), ``--no-bf16`` (drops the opt-in bfloat16 row, which is faster but not exact), ``--ablation`` (one model's speed step by step: plain, BN folded, channels-last, ...),
-``--markdown FILE`` (append the tables).
+shape), ``--no-bf16`` (drops the opt-in bfloat16 row, which is faster but not exact), ``--no-int8``
+(drops the int8 ONNX Runtime row), ``--ablation`` (one model's speed step by step: plain, BN folded,
+channels-last, ...), ``--profile CFG`` (ONNX Runtime's per-operator profile of CFG in float32 and
+int8, with the integer kernels used), ``--markdown FILE`` (append the tables).
+
+The int8 row is ``darkyolo export --int8``'s model (static QDQ, per-channel int8 kernels, uint8
+activations; the heads' last convolutions and the decode in float32), calibrated here on eight
+letterboxed random pictures: its speed does not depend on the ranges found.
 
 Every engine gets the same random Darknet ``.weights`` (no pretrained weights offline; speed does
 not depend on the values), the same thread count, and the same 768x576 picture. A measurement is
@@ -41,6 +47,8 @@ from darkyolo.models.darknet import infer_shapes, load_model
 Runner = Callable[[list[np.ndarray]], object]
 #: the row of the opt-in bfloat16 mode (not exact: scores move by about 1e-2)
 BF16 = "darkyolo torch bf16 (approx.)"
+#: the row of the int8 export (approximate by design; accuracy in docs/inference.md)
+INT8 = "darkyolo onnxruntime int8"
 
 
 def random_weights(cfg: str, path: Path, seed: int = 0) -> None:
@@ -139,8 +147,32 @@ def measure(runners: dict[str, Runner], images: list[np.ndarray], rounds: int) -
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def int8_bytes(model, size: int) -> bytes:
+    """``darkyolo export --int8``'s model for ``model``, calibrated on random pictures."""
+    import contextlib
+    import io
+    import logging
+
+    import onnx
+
+    from darkyolo.quantize import float_nodes, head_conv_positions, quantize_onnx
+
+    fp32 = onnx_bytes(model, (size, size))
+    keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
+    rng = np.random.default_rng(1)
+    pictures = np.stack(
+        [
+            letterbox(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8), (size, size))[0]
+            for _ in range(8)
+        ]
+    )
+    logging.getLogger().setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return quantize_onnx(fp32, pictures, keep.names)
+
+
 def build_runners(
-    cfg: str, weights: Path, size: int, threads: int, compile: bool, bf16: bool
+    cfg: str, weights: Path, size: int, threads: int, compile: bool, bf16: bool, int8: bool = True
 ) -> tuple[dict[str, Runner], dict[str, float]]:
     """OpenCV and darkyolo runners for one model; also the seconds each took to set up."""
     setup: dict[str, float] = {}
@@ -156,6 +188,10 @@ def build_runners(
     start = time.perf_counter()
     runners["darkyolo onnxruntime"] = darkyolo_runner(OnnxBackend(onnx_bytes(model), threads), size)
     setup["darkyolo onnxruntime"] = time.perf_counter() - start
+    if int8:
+        start = time.perf_counter()
+        runners[INT8] = darkyolo_runner(OnnxBackend(int8_bytes(model, size), threads), size)
+        setup[INT8] = time.perf_counter() - start
     if bf16:
         start = time.perf_counter()
         runners[BF16] = darkyolo_runner(TorchBackend(model, bf16=True), size)
@@ -232,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-bf16", action="store_true", help="leave out the (inexact) bfloat16 torch mode"
     )
+    parser.add_argument("--no-int8", action="store_true", help="leave out the int8 row")
+    parser.add_argument(
+        "--profile", metavar="CFG", help="only ONNX Runtime's operator profile, fp32 and int8"
+    )
     parser.add_argument("--ablation", metavar="CFG", help="only the step-by-step table for CFG")
     parser.add_argument("--ablation-batch", type=int, default=1, help="batch for --ablation")
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
@@ -258,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
 
     with tempfile.TemporaryDirectory() as tmp:
+        if args.profile:
+            lines += ort_profile(args.profile, args.size, args.threads, args.batch, Path(tmp))
+            return _finish(lines, args.markdown)
         if args.ablation:
             weights = Path(tmp) / f"{args.ablation}.weights"
             random_weights(args.ablation, weights)
@@ -275,18 +318,22 @@ def main(argv: list[str] | None = None) -> int:
             random_weights(cfg, weights)
             work = gflops(cfg, args.size)
             runners, setup = build_runners(
-                cfg, weights, args.size, args.threads, args.compile, not args.no_bf16
-            )
+                cfg, weights, args.size, args.threads, args.compile, not args.no_bf16,
+                not args.no_int8,
+            )  # fmt: skip
             single = measure(runners, [picture], args.rounds)
             batch_runners = {k: v for k, v in runners.items() if "compile" not in k}
             many = measure(batch_runners, [picture] * args.batch, args.batch_rounds)
             for name in runners:
                 rate = args.batch / many[name] if name in many else float("nan")
                 base_rate = args.batch / many["OpenCV"]
+                # the peak is single precision: a % of it means nothing for bf16 and int8
+                exact = name not in (BF16, INT8)
+                share = f"{100 * work / single[name] / peak:.0f}%" if exact else "-"
                 table.append(
                     f"| {cfg} | {name} | {single[name] * 1000:.1f} "
                     f"| {single[name] / single['OpenCV']:.2f}x | {work / single[name]:.0f} "
-                    f"| {100 * work / single[name] / peak:.0f}% | {rate:.1f} "
+                    f"| {share} | {rate:.1f} "
                     f"| {rate / base_rate:.2f}x | {setup[name]:.1f} |"
                 )
             print("\n".join(table[-len(runners) :]), flush=True)
@@ -296,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         "Ratios: latency ratio < 1 and throughput ratio > 1 mean darkyolo is faster. GFLOP/s counts "
         "the convolutions only (2 per multiply-add) and includes pre-processing time. The bf16 row "
         "(`--bf16`) runs the convolutions in bfloat16: not exact (scores move by about 1e-2), shown "
-        "for what it buys on CPUs with AVX512-BF16; every other engine computes in float32.",
+        "for what it buys on CPUs with AVX512-BF16; the int8 row runs `darkyolo export --int8`'s "
+        "model (not exact by design: see docs/inference.md for its accuracy); every other engine "
+        "computes in float32.",
+        f"CPU integer-dot-product flags: {cpu_int8_flags()}.",
     ]
     lines.append(
         f"1-minute load average before {load_before}, after {_load()} (other processes on the "
@@ -304,6 +354,55 @@ def main(argv: list[str] | None = None) -> int:
         "a load well under 1)."
     )
     return _finish(lines, args.markdown)
+
+
+def cpu_int8_flags() -> str:
+    """The flags that decide which int8 kernels ONNX Runtime's MLAS picks on x86."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    wanted = ("avx2", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+    return ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+
+
+def ort_profile(cfg: str, size: int, threads: int, batch: int, tmp: Path) -> list[str]:
+    """ONNX Runtime's own profile of ``cfg`` in float32 and int8: time per operator kind."""
+    import json
+
+    import onnxruntime as ort
+
+    model = load_model(cfg).randomize_(0)
+    model.set_input_size(size, size)
+    graphs = {"float32": onnx_bytes(model), "int8": int8_bytes(model, size)}
+    x = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
+    lines = [f"ONNX Runtime profile of {cfg} at {size}, batch {batch}, {threads} threads:", ""]
+    lines.append("| graph | operator | ms per call | share |")
+    lines.append("|---|---|---:|---:|")
+    for name, graph in graphs.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.enable_profiling = True
+        options.profile_file_prefix = str(tmp / name)
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        for _ in range(2):
+            session.run(None, {"images": x})
+        reps = 5
+        for _ in range(reps):
+            session.run(None, {"images": x})
+        events = json.loads(Path(session.end_profiling()).read_text())
+        per_op: dict[str, float] = {}
+        for event in events:
+            args = event.get("args", {})
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                op = args.get("op_name", "?")
+                per_op[op] = per_op.get(op, 0.0) + event["dur"] / 1000
+        total = sum(per_op.values())
+        for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])[:6]:
+            share = 100 * ms / total
+            lines.append(f"| {name} | {op} | {ms / (reps + 2):.1f} | {share:.0f}% |")
+    lines += ["", f"CPU: {cpu_int8_flags()}"]
+    return lines
 
 
 def _load() -> str:
