@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "check": "check",
     "export": "export",
     "info": "info",
+    "serve": "serve",
 }
 
 

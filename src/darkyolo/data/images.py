@@ -58,6 +58,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
+#: the first bytes of the formats a damaged file is still recognisable as
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+    (b"RIFF", "WEBP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)  # fmt: skip
+
 #: Pillow's switch for decoding truncated files is a module global: flip it under a lock
 _PILLOW_TRUNCATED = threading.Lock()
 
@@ -95,6 +101,9 @@ def decode(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> 
     except (OSError, ValueError, SyntaxError):
         if not data:
             raise DataError("empty file, not an image", file) from None
+        kind = next((k for magic, k in _SIGNATURES if data.startswith(magic)), None)
+        if kind is not None:
+            raise DataError(f"damaged {kind}: cut or broken inside its header", file) from None
         raise DataError("not a recognised image format", file) from None
     _check_pixels(width, height, max_pixels, file)
     if _has_end_marker(data, kind):  # a cut file goes straight to Pillow: libjpeg and libpng

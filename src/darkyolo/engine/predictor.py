@@ -352,12 +352,15 @@ class Detector:
         embedded_names: list[str] | None = None
         #: lines worth telling the user about the model chosen (e.g. a checkpoint's own cfg used)
         self.notes: tuple[str, ...] = ()
+        #: the files the model was read from (cfg and weights, or the .onnx file)
+        self.source_files: tuple[Path, ...] = ()
         if bf16 and (backend != "torch" or onnx_file is not None):
             raise DarkyoloError("bf16 is an option of the torch backend")
         if onnx_file is not None:
             self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
             embedded_names = self.backend.names
             self.model_name = str(onnx_file)
+            self.source_files = (onnx_file,)
         else:
             if isinstance(model, Darknet):
                 net, self.model_name = model, str(model.config.source)
@@ -365,6 +368,10 @@ class Detector:
                 source = resolve_model(model, weights, random_weights=random_weights)
                 net, embedded_names = source.build(), source.names
                 self.model_name, self.notes = source.name, source.notes
+                cfg_file = Path(source.config.source)
+                self.source_files = tuple(
+                    f for f in (cfg_file, source.weights) if f is not None and f.is_file()
+                )
             if backend == "onnxruntime":
                 from darkyolo.export import onnx_bytes
 

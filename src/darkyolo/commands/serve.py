@@ -1,0 +1,96 @@
+"""``darkyolo serve [--model M] [--weights W]``: a detection service over HTTP (see
+:mod:`darkyolo.serve`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from darkyolo.commands.model_args import add_model_arguments
+from darkyolo.errors import DarkyoloError
+
+HELP = "serve a model over HTTP: POST /v1/detect, a web page at /, Prometheus /metrics"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from darkyolo.serve.settings import MAX_BODY_BYTES, MAX_PIXELS
+
+    add_model_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument("--img-size", type=int, help="default input side (default: the cfg's)")
+    parser.add_argument("--conf", type=float, default=0.25, help="default score threshold")
+    parser.add_argument("--iou", type=float, default=0.45, help="default NMS IoU")
+    parser.add_argument("--max-det", type=int, default=300, help="default detections per picture")
+    parser.add_argument("--max-batch", type=int, default=8, help="pictures per network call")
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill"
+    )
+    parser.add_argument("--queue-size", type=int, default=64, help="pictures waiting at most")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--max-body-mb", type=float, default=MAX_BODY_BYTES / 2**20, help="request body limit"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=MAX_PIXELS, help="pixels per picture at most"
+    )
+    parser.add_argument(
+        "--api-key-file", type=Path, help="file holding the key that /v1/* then requires"
+    )
+    parser.add_argument(
+        "--cors-origin", action="append", default=[], help="allow browser calls from this origin"
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads for the network")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from darkyolo.engine.predictor import Detector
+    from darkyolo.serve.app import create_app
+    from darkyolo.serve.settings import ServeSettings
+
+    key = None
+    if args.api_key_file is not None:
+        key = args.api_key_file.read_text(encoding="utf-8").strip()
+        if not key:
+            raise DarkyoloError(f"{args.api_key_file}: the API key file is empty")
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        queue_size=args.queue_size,
+        timeout_s=args.timeout,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_pixels=args.max_pixels,
+        api_key=key,
+        cors_origins=tuple(args.cors_origin),
+    )
+    detector = Detector(
+        args.model,
+        args.weights,
+        random_weights=args.random_weights,
+        backend=args.backend,
+        img_size=args.img_size,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        threads=args.threads,
+        batch_size=args.max_batch,
+    )
+    for note in detector.notes:
+        print(note)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    h, w = detector.input_hw
+    print(
+        f"serving {detector.model_name} ({detector.num_classes} classes, {w}x{h}, "
+        f"{detector.backend_name}) on http://{settings.host}:{settings.port}/",
+        flush=True,
+    )
+    app = create_app(detector, settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    return 0
