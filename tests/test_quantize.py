@@ -118,3 +118,21 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return inter / (area + areas - inter)
+
+
+def test_serve_runs_the_int8_file(int8_export) -> None:
+    from fastapi.testclient import TestClient
+
+    from darkyolo.serve.app import create_app
+    from darkyolo.serve.settings import ServeSettings
+
+    output, _, _ = int8_export
+    detector = Detector(output)
+    picture = sorted(BCCD_PICTURES.glob("*.jpg"))[0]
+    with TestClient(create_app(detector, ServeSettings())) as client:
+        answer = client.post("/v1/detect", content=picture.read_bytes()).json()
+        assert client.get("/v1/model").json()["backend"] == "onnxruntime"
+    local = detector.predict(picture)[0]
+    assert len(answer["detections"]) == len(local) > 0
+    boxes = np.array([d["box"] for d in answer["detections"]])
+    assert np.abs(boxes - local.boxes).max() <= 1.5e-3
