@@ -451,10 +451,10 @@ def write_cfg_anchors(
     ``filters = len(mask) * (5 + classes)``. ``anchors`` must be in the heads' units, sorted by
     area. Comments of the original are not kept. Returns the written path.
     """
-    from darkyolo.darknet.cfg import read_sections, render_cfg, resolve_cfg_path
+    from darkyolo.darknet.cfg import read_cfg_text, read_sections, render_cfg
 
-    cfg_path = resolve_cfg_path(source)
-    sections = read_sections(cfg_path.read_text(encoding="utf-8"), str(cfg_path))
+    text, cfg_path = read_cfg_text(source)
+    sections = read_sections(text, str(cfg_path))
     heads = [i for i, s in enumerate(sections) if s.kind in ("region", "yolo")]
     if not heads:
         raise ConfigError("the cfg has no [region] or [yolo] head", str(cfg_path))

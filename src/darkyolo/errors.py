@@ -22,6 +22,15 @@ class ConfigError(DarkyoloError):
         super().__init__(f"{where}: {message}")
 
 
+class OptionError(DarkyoloError, ValueError):
+    """A bad option or argument value, from the command line or the Python API: the message names
+    the option and what it must be. A ``ValueError`` too, as Python callers expect."""
+
+
+class TrainingError(DarkyoloError):
+    """Training cannot go on (a non-finite loss, a bad option combination, ...)."""
+
+
 class WeightsError(DarkyoloError):
     """A ``.weights`` or checkpoint file that does not fit its model or is damaged."""
 

@@ -132,3 +132,12 @@ def test_unknown_name_lists_bundled(tmp_path) -> None:
 def test_comments_and_spacing_are_tolerated() -> None:
     config = parse_cfg("# a net\n[net]  \n width = 64 # trailing\n;note\n\n" + CONV + HEAD)
     assert config.net.width == 64 and len(config.layers) == 3
+
+
+def test_region_softmax_defaults_agree_between_parser_and_dataclass():
+    from darkyolo.darknet.cfg import RegionSpec, parse_cfg
+
+    text = "[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=6\nsize=1\nactivation=linear\n[region]\nanchors=1,1\nclasses=1\nnum=1\n"
+    parsed = next(s for s in parse_cfg(text).layers if isinstance(s, RegionSpec))
+    assert parsed.softmax is False
+    assert RegionSpec(anchors=((1.0, 1.0),), classes=1, num=1).softmax is False

@@ -222,3 +222,31 @@ def test_a_trained_models_name_starts_from_its_weights(tmp_path, bccd_small):
     coco = resolve_model("yolov3-tiny-coco").build()
     assert torch.equal(first, coco.conv_layers()[0].conv.weight)
     assert not torch.equal(first, official.conv_layers()[0].conv.weight)
+
+
+def test_a_cfg_with_a_byte_order_mark_trains(tmp_path, bccd_small, make_cfg):
+    cfg = tmp_path / "bom.cfg"
+    cfg.write_bytes(b"\xef\xbb\xbf" + make_cfg().encode())
+    trainer = Trainer(options(tmp_path, bccd_small, cfg, epochs=1), log=quiet)
+    trainer.setup()
+    assert trainer.config.num_classes == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "message"),
+    [
+        (
+            ("[net]\n", "[net]\nangle=10\n"),
+            "angle",
+            "angle=10: rotation is a classifier augmentation",
+        ),
+    ],
+)
+def test_keys_training_does_not_do_are_refused(tmp_path, bccd_small, make_cfg, edit, key, message):
+    from darkyolo.errors import ConfigError
+
+    cfg = tmp_path / "x.cfg"
+    cfg.write_text(make_cfg().replace(*edit, 1))
+    with pytest.raises(ConfigError, match=message) as error:
+        Trainer(options(tmp_path, bccd_small, cfg, epochs=1), log=quiet).setup()
+    assert error.value.key == key and error.value.line is not None

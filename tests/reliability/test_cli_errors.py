@@ -217,3 +217,20 @@ def test_train_adapts_the_cfg_classes_to_the_data_and_says_so(files):
         files["root"],
     )  # fmt: skip
     check_one_line_error(status, stderr, "no.data", "no such dataset")
+
+
+def test_a_bad_option_value_is_an_option_error_in_one_line(files):
+    """``--jitter 1.2`` used to print "unexpected ValueError"; option errors are OptionError."""
+    from darkyolo.data.transforms import AugmentConfig
+    from darkyolo.errors import DarkyoloError, OptionError
+
+    with pytest.raises(OptionError) as error:
+        AugmentConfig(jitter=1.2)
+    assert isinstance(error.value, DarkyoloError) and isinstance(error.value, ValueError)
+    status, stderr, _ = run_cli(
+        ["train", "--model", str(files["cfg2"]), "--data", str(files["data"]), "--epochs", "1",
+         "--jitter", "1.2", "--project", str(files["root"] / "runs")],
+        files["root"],
+    )  # fmt: skip
+    check_one_line_error(status, stderr, "jitter must lie in [0, 1), got 1.2")
+    assert "unexpected" not in stderr

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a box for every class above --conf, not just the best one (as darkyolo val scores)",
     )
     parser.add_argument("--batch", type=int, default=1, help="pictures per network call")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument(
         "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference engine"
     )

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cors-origin", action="append", default=[], help="allow browser calls from this origin"
     )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (torch backend)")
     parser.add_argument("--threads", type=int, help="CPU threads for the network")
 
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         iou=args.iou,
         max_det=args.max_det,
         threads=args.threads,
+        device=args.device,
         batch_size=args.max_batch,
     )
     for note in detector.notes:

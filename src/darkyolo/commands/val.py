@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from darkyolo.data.splits import open_split
+    from darkyolo.device import resolve_device
     from darkyolo.engine.evaluator import format_table, write_json, write_metrics_json
     from darkyolo.engine.outputs import new_run_dir
     from darkyolo.engine.validate import ValSettings, evaluate
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             f"the model has {model.num_classes} classes, the dataset {len(split.names)}",
             str(split.source),
         )
-    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
+    device = resolve_device(args.device)
     model = model.to(device)
     amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
     settings = ValSettings(

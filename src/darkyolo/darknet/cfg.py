@@ -184,7 +184,7 @@ class RegionSpec:
     classes: int
     num: int
     coords: int = 4
-    softmax: bool = True
+    softmax: bool = False
     jitter: float = 0.2
     rescore: bool = False
     bias_match: bool = False
@@ -633,17 +633,23 @@ def resolve_cfg_path(source: str | Path) -> Path:
     )
 
 
-def load_cfg(source: str | Path) -> NetworkConfig:
-    """Load and parse a cfg given as a bundled name or a path."""
+def read_cfg_text(source: str | Path) -> tuple[str, Path]:
+    """The text of a cfg given as a bundled name or a path, and its path; a byte-order mark
+    (Windows editors write one) is dropped. Every reader of cfg files goes through here."""
     path = resolve_cfg_path(source)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not text
+        return path.read_text(encoding="utf-8-sig"), path
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"not a text file ({error.reason} at byte {error.start})", str(path)
         ) from None
     except OSError as error:
         raise ConfigError(f"cannot read: {error.strerror}", str(path)) from None
+
+
+def load_cfg(source: str | Path) -> NetworkConfig:
+    """Load and parse a cfg given as a bundled name or a path."""
+    text, path = read_cfg_text(source)
     return parse_cfg(text, str(path))
 
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from darkyolo.errors import DataError
+from darkyolo.errors import DataError, OptionError
 
 #: Refuse pictures larger than this many pixels (about 100 megapixels: 300 MB as RGB).
 MAX_PIXELS = 100_000_000
@@ -209,7 +209,7 @@ def iter_video_frames(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, RGB uint8 [H, W, 3])`` for every ``stride``-th frame of a video."""
     if stride < 1:
-        raise ValueError(f"stride must be at least 1, got {stride}")
+        raise OptionError(f"stride must be at least 1, got {stride}")
     capture = _open_video(path)
     try:
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+from darkyolo.errors import OptionError
+
 #: Darknet's range for a 416 network: 320/416 and 608/416
 LOW, HIGH = 320 / 416, 608 / 416
 
@@ -28,7 +30,7 @@ def multiscale_sizes(
     """Multiples of ``stride`` from about ``low * base`` to ``high * base`` (rounded to the nearest
     multiple, at least one stride). ``multiscale_sizes(416)`` -> ``[320, 352, ..., 608]``."""
     if base < 1 or stride < 1:
-        raise ValueError(f"base and stride must be positive, got {base}, {stride}")
+        raise OptionError(f"base and stride must be positive, got {base}, {stride}")
     first = max(1, round(base * low / stride))
     last = max(first, round(base * high / stride))
     return [k * stride for k in range(first, last + 1)]

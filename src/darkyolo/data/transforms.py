@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from darkyolo.data.letterbox import Letterbox, letterbox, letterbox_params
+from darkyolo.errors import OptionError
 
 GEOMETRIES = ("jitter", "square", "letterbox")
 
@@ -70,14 +71,14 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
-            raise ValueError(f"geometry must be one of {GEOMETRIES}, got {self.geometry!r}")
+            raise OptionError(f"geometry must be one of {GEOMETRIES}, got {self.geometry!r}")
         low, high = self.scale
         if not 0 < low <= high:
-            raise ValueError(f"scale range must satisfy 0 < low <= high, got {self.scale}")
+            raise OptionError(f"scale range must satisfy 0 < low <= high, got {self.scale}")
         if not 0 <= self.jitter < 1:
-            raise ValueError(f"jitter must lie in [0, 1), got {self.jitter}")
+            raise OptionError(f"jitter must lie in [0, 1), got {self.jitter}")
         if not 0 <= self.mosaic <= 1:
-            raise ValueError(f"mosaic probability must lie in [0, 1], got {self.mosaic}")
+            raise OptionError(f"mosaic probability must lie in [0, 1], got {self.mosaic}")
 
 
 def rand_scale(rng: np.random.Generator, s: float) -> float:

@@ -38,8 +38,9 @@ from darkyolo.data.images import (
     read_bytes,
 )
 from darkyolo.data.letterbox import Letterbox, letterbox
+from darkyolo.device import resolve_device
 from darkyolo.engine.optimize import inference_copy
-from darkyolo.errors import DarkyoloError, DataError
+from darkyolo.errors import DarkyoloError, DataError, OptionError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import resolve_model
 from darkyolo.postprocess import Detections, postprocess, scale_to_original
@@ -175,7 +176,7 @@ class TorchBackend:
         batch_size: int | None = None,
         bf16: bool = False,
     ) -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         net = inference_copy(model).to(self.device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -329,13 +330,13 @@ class Detector:
         max_pixels: int = MAX_PIXELS,
     ) -> None:
         if backend not in BACKENDS:
-            raise DarkyoloError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+            raise OptionError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-            raise DarkyoloError(f"conf and iou must lie in 0..1 (got conf={conf}, iou={iou})")
+            raise OptionError(f"conf and iou must lie in 0..1 (got conf={conf}, iou={iou})")
         if batch_size < 1:
-            raise DarkyoloError(f"batch size must be at least 1, got {batch_size}")
+            raise OptionError(f"batch size must be at least 1, got {batch_size}")
         if max_det < 1:
-            raise DarkyoloError(f"max_det must be at least 1, got {max_det}")
+            raise OptionError(f"max_det must be at least 1, got {max_det}")
         if threads:
             torch.set_num_threads(int(threads))
         self.conf, self.iou, self.max_det = conf, iou, max_det
@@ -355,7 +356,7 @@ class Detector:
         #: the files the model was read from (cfg and weights, or the .onnx file)
         self.source_files: tuple[Path, ...] = ()
         if bf16 and (backend != "torch" or onnx_file is not None):
-            raise DarkyoloError("bf16 is an option of the torch backend")
+            raise OptionError("bf16 is an option of the torch backend")
         if onnx_file is not None:
             self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
             embedded_names = self.backend.names
@@ -387,7 +388,7 @@ class Detector:
         if self.classes is not None:
             bad = [c for c in self.classes if not 0 <= c < self.num_classes]
             if bad:
-                raise DarkyoloError(f"--classes {bad} outside 0..{self.num_classes - 1}")
+                raise OptionError(f"--classes {bad} outside 0..{self.num_classes - 1}")
 
     def _input_hw(self, img_size: int | Sequence[int] | None) -> tuple[int, int]:
         if img_size is None:
@@ -396,7 +397,7 @@ class Detector:
         if len(sides) == 1:
             sides = sides * 2
         if len(sides) != 2:
-            raise DarkyoloError(f"image size takes one side or height and width, got {sides}")
+            raise OptionError(f"image size takes one side or height and width, got {sides}")
         h, w = (int(s) for s in sides)
         if h < self.stride or w < self.stride or h % self.stride or w % self.stride:
             raise DarkyoloError(
@@ -486,7 +487,7 @@ class Detector:
         Reading and letterboxing run ``workers`` pictures ahead of the network in threads.
         """
         if video_stride < 1:
-            raise DarkyoloError(f"video stride must be at least 1, got {video_stride}")
+            raise OptionError(f"video stride must be at least 1, got {video_stride}")
         found = collect_sources(sources, recursive=recursive)
         for missing in found.missing:
             yield ReadFailure(missing.split(" (")[0], missing)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from darkyolo.darknet.cfg import NetSpec
+from darkyolo.errors import OptionError
 
 POLICIES = ("steps", "cosine", "constant")
 
@@ -38,9 +39,9 @@ class LRSchedule:
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+            raise OptionError(f"policy must be one of {POLICIES}, got {self.policy!r}")
         if len(self.steps) != len(self.scales):
-            raise ValueError(f"{len(self.steps)} steps but {len(self.scales)} scales")
+            raise OptionError(f"{len(self.steps)} steps but {len(self.scales)} scales")
 
     @classmethod
     def from_net(cls, net: NetSpec, total: int | None = None) -> LRSchedule:
@@ -121,7 +122,7 @@ def make_optimizer(
         return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    raise OptionError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
 class ModelEMA:

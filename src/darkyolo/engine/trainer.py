@@ -39,13 +39,14 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from darkyolo.darknet.cfg import NetworkConfig, resolve_cfg_path
+from darkyolo.darknet.cfg import NetworkConfig, read_cfg_text, resolve_cfg_path
 from darkyolo.darknet.weights import WeightsHeader, save_darknet_weights
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
 from darkyolo.data.scan import check_image
 from darkyolo.data.transforms import AugmentConfig
+from darkyolo.device import resolve_device
 from darkyolo.engine.checkpoint import (
     atomic_save,
     load_checkpoint,
@@ -69,16 +70,12 @@ from darkyolo.engine.transfer import (
     set_train_mode,
 )
 from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
-from darkyolo.errors import DarkyoloError, DataError, user_message
+from darkyolo.errors import DataError, TrainingError, user_message
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import trained_model
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
-
-
-class TrainingError(DarkyoloError):
-    """Training cannot go on (a non-finite loss, a bad option combination, ...)."""
 
 
 @dataclass
@@ -230,14 +227,9 @@ def _init_distributed(device_option: str) -> DistContext:
 
 
 def _device(option: str, ctx: DistContext) -> torch.device:
-    if option == "auto":
-        option = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(option)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(f"--device {option}: CUDA is not available here")
-        if ctx.enabled:
-            device = torch.device("cuda", ctx.local_rank)
+    device = resolve_device(option)
+    if device.type == "cuda" and ctx.enabled:  # DDP: each process its own GPU
+        device = torch.device("cuda", ctx.local_rank)
     return device
 
 
@@ -256,9 +248,25 @@ def _amp(option: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
     return torch.bfloat16, False
 
 
-def _unwrap(model: nn.Module) -> Darknet:
-    inner = getattr(model, "module", model)
-    return getattr(inner, "_orig_mod", inner)  # type: ignore[return-value]
+def _refuse_unimplemented(config: NetworkConfig) -> None:
+    """Keys the cfg reader knows but detection training does not do: refused by name, never
+    silently ignored. Darknet rotates only classifier pictures (``angle``); ``[region]
+    absolute=1`` changes its box delta in a way darkyolo's region loss does not implement."""
+    from darkyolo.darknet.cfg import RegionSpec
+    from darkyolo.errors import ConfigError
+
+    if config.net.angle:
+        raise ConfigError(
+            f"angle={config.net.angle:g}: rotation is a classifier augmentation in Darknet and "
+            "darkyolo's detection training has none; set angle=0",
+            config.source, config.net.line, "angle",
+        )  # fmt: skip
+    for spec in config.layers:
+        if isinstance(spec, RegionSpec) and spec.absolute:
+            raise ConfigError(
+                "absolute=1 is not implemented by darkyolo's region loss; remove it or set 0",
+                config.source, spec.line, "absolute",
+            )  # fmt: skip
 
 
 def fitness(metrics: dict[str, float]) -> float:
@@ -427,9 +435,10 @@ class Trainer:
                 pretrained = pretrained or str(trained_weights)
             else:
                 cfg_path = resolve_cfg_path(opt.model)
-            cfg_text = cfg_path.read_text(encoding="utf-8")
+            cfg_text, cfg_path = read_cfg_text(cfg_path)
             source = str(cfg_path)
         config, original, self.cfg_text = build_for_data(cfg_text, len(self.names), source)
+        _refuse_unimplemented(config)
         if config is not original:
             self.log(
                 f"cfg {source}: heads adapted from {original.num_classes} to "
