@@ -37,12 +37,13 @@ import numpy as np
 import torch
 
 from darkyolo.darknet.cfg import resolve_cfg_path
-from darkyolo.darknet.weights import save_darknet_weights
+from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.data.letterbox import letterbox
 from darkyolo.engine.optimize import inference_copy
 from darkyolo.engine.predictor import OnnxBackend, TorchBackend
 from darkyolo.export import onnx_bytes
-from darkyolo.models.darknet import infer_shapes, load_model
+from darkyolo.models.darknet import load_model
+from darkyolo.models.io import save_darknet_weights
 
 Runner = Callable[[list[np.ndarray]], object]
 #: the row of the opt-in bfloat16 mode (not exact: scores move by about 1e-2)

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from darkyolo.darknet.weights import load_darknet_weights
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.export import (
     INPUT_NAME,
@@ -15,6 +14,7 @@ from darkyolo.export import (
     onnx_session,
 )
 from darkyolo.models.darknet import load_model
+from darkyolo.models.io import load_darknet_weights
 
 pytest.importorskip("onnxruntime")
 

@@ -3,11 +3,25 @@
 >>> from darkyolo import Detector
 >>> Detector().predict(["dog.jpg"])         # the bundled COCO model  # doctest: +SKIP
 >>> Detector("bccd").predict(["cells.jpg"])  # a bundled trained model  # doctest: +SKIP
+
+The names that need PyTorch (``Detector``, ``Darknet``, ``load_model``...) load it on first use,
+so the torch-free parts (``darkyolo.darknet``: cfg and ``.weights`` formats) import without it.
 """
 
-from darkyolo.engine.predictor import Detector, Prediction
-from darkyolo.errors import ConfigError, DarkyoloError, DataError, WeightsError
-from darkyolo.models.darknet import Darknet, load_model
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from darkyolo.errors import ConfigError, DarkyoloError, DataError, OptionError, WeightsError
+
+#: public name -> the module that defines it (imported when first asked for)
+_LAZY = {
+    "Detector": "darkyolo.engine.predictor",
+    "Prediction": "darkyolo.engine.predictor",
+    "Darknet": "darkyolo.models.darknet",
+    "load_model": "darkyolo.models.darknet",
+}
 
 __all__ = [
     "ConfigError",
@@ -15,8 +29,17 @@ __all__ = [
     "DarkyoloError",
     "DataError",
     "Detector",
+    "OptionError",
     "Prediction",
     "WeightsError",
     "load_model",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'darkyolo' has no attribute {name!r}")

@@ -451,7 +451,7 @@ def write_cfg_anchors(
     ``filters = len(mask) * (5 + classes)``. ``anchors`` must be in the heads' units, sorted by
     area. Comments of the original are not kept. Returns the written path.
     """
-    from darkyolo.darknet.cfg import read_cfg_text, read_sections, render_cfg
+    from darkyolo.darknet.cfg import read_cfg_text, read_sections, render_cfg, set_head_classes
 
     text, cfg_path = read_cfg_text(source)
     sections = read_sections(text, str(cfg_path))
@@ -472,20 +472,10 @@ def write_cfg_anchors(
     for i in heads:
         options = sections[i].options
         options["anchors"] = line.removeprefix("anchors=")
-        options["classes"] = str(num_classes)
         options["num"] = str(k)
-        used = k
         if i in new_masks:
             options["mask"] = ",".join(str(m) for m in new_masks[i])
-            used = len(new_masks[i])
-        previous = sections[i - 1]
-        if previous.kind not in ("convolutional", "conv"):
-            raise ConfigError(
-                f"[{sections[i].kind}] must follow a [convolutional] to set its filters",
-                str(cfg_path),
-                sections[i].line,
-            )
-        previous.options["filters"] = str(used * (5 + num_classes))
+        set_head_classes(sections, i, num_classes, str(cfg_path))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_cfg(sections), encoding="utf-8")

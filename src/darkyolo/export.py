@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from darkyolo.darknet.weights import save_darknet_weights
 from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "detections"

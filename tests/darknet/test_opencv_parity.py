@@ -10,7 +10,7 @@ import torch
 
 from darkyolo import Darknet, load_model
 from darkyolo.darknet.cfg import bundled_cfgs, resolve_cfg_path
-from darkyolo.darknet.weights import save_darknet_weights
+from darkyolo.models.io import save_darknet_weights
 
 cv2 = pytest.importorskip("cv2")
 if not hasattr(cv2.dnn, "readNetFromDarknet"):  # OpenCV 5 removed the importer

@@ -9,14 +9,9 @@ import pytest
 import torch
 
 from darkyolo import load_model
-from darkyolo.darknet.weights import (
-    WeightsHeader,
-    load_darknet_weights,
-    load_weights,
-    read_header,
-    save_darknet_weights,
-)
+from darkyolo.darknet.weights import WeightsHeader, read_header
 from darkyolo.errors import WeightsError
+from darkyolo.models.io import load_darknet_weights, load_weights, save_darknet_weights
 
 
 def test_round_trip_is_byte_exact(tmp_path: Path) -> None:

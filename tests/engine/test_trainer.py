@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from darkyolo.darknet.cfg import parse_cfg
-from darkyolo.darknet.weights import read_header, save_darknet_weights
+from darkyolo.darknet.weights import read_header
 from darkyolo.engine.checkpoint import load_checkpoint
 from darkyolo.engine.trainer import Trainer, TrainingError, TrainOptions
 from darkyolo.losses import build_loss
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
 
 
 def options(tmp_path, data, cfg, **changes) -> TrainOptions:
@@ -191,7 +192,7 @@ def test_a_run_writes_logs_plots_and_weights(tmp_path, bccd_small, tiny_cfg_file
     header = read_header((run / "weights" / "best.weights").read_bytes(), "best.weights")
     assert header.seen == checkpoint["seen"] == 8 * checkpoint["epoch"]
     model = Darknet(parse_cfg(checkpoint["cfg"]))
-    from darkyolo.darknet.weights import load_weights
+    from darkyolo.models.io import load_weights
 
     load_weights(model, run / "weights" / "best.weights")  # the EMA weights in Darknet's format
     torch.testing.assert_close(model.state_dict()["layers.0.conv.weight"], checkpoint["model"]["layers.0.conv.weight"])  # fmt: skip

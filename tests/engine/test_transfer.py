@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from darkyolo.darknet.cfg import parse_cfg, resolve_cfg_path
-from darkyolo.darknet.weights import save_darknet_weights
 from darkyolo.engine.transfer import (
     adapt_classes,
     build_for_data,
@@ -16,6 +15,7 @@ from darkyolo.engine.transfer import (
 )
 from darkyolo.errors import ConfigError, WeightsError
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
 
 
 def test_adapt_classes_rewrites_heads_and_filters():
@@ -34,7 +34,7 @@ def test_adapt_classes_rewrites_heads_and_filters():
 
 def test_adapt_classes_needs_a_conv_before_the_head():
     text = "[net]\n[maxpool]\nsize=2\nstride=2\n[yolo]\nmask=0\nanchors=1,1\nclasses=2\nnum=1\n"
-    with pytest.raises(ConfigError, match="not a \\[convolutional\\]"):
+    with pytest.raises(ConfigError, match="must follow a \\[convolutional\\] to set its filters"):
         adapt_classes(text, 3)
 
 

@@ -7,8 +7,9 @@ import torch
 
 from darkyolo import load_model
 from darkyolo.darknet.cfg import bundled_cfgs, parse_cfg
+from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.errors import ConfigError
-from darkyolo.models.darknet import Darknet, infer_shapes
+from darkyolo.models.darknet import Darknet
 from darkyolo.models.layers import Reorg
 
 GFLOPS_416 = {

@@ -9,10 +9,11 @@ import pytest
 from tiny import tiny_cfg
 
 from darkyolo.darknet.cfg import parse_cfg
-from darkyolo.darknet.weights import is_checkpoint, save_darknet_weights
+from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.engine.checkpoint import atomic_save, make_checkpoint
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.models.darknet import load_model
+from darkyolo.models.io import save_darknet_weights
 from darkyolo.models.zoo import (
     DEFAULT_MODEL,
     TRAINED_MODELS,

@@ -14,8 +14,8 @@ import torch
 from tiny import cfg, conv, head, maxpools, net, run_cli, start_cli, two_class_dataset
 
 from darkyolo.darknet.cfg import load_cfg
-from darkyolo.darknet.weights import save_darknet_weights
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
 
 
 def cfg_text(classes: int) -> str:

@@ -183,8 +183,9 @@ def test_full_disk_while_writing_darknet_weights_keeps_the_previous_file(
     dataset, tmp_path, monkeypatch
 ):
     """``best.weights`` is written the same way: temporary file, then rename."""
-    from darkyolo.darknet import weights as weights_module
+    from darkyolo.darknet import weights as weights_format
     from darkyolo.darknet.cfg import load_cfg
+    from darkyolo.models import io as weights_module
     from darkyolo.models.darknet import Darknet
 
     model = Darknet(load_cfg(dataset["cfg"]))
@@ -212,7 +213,7 @@ def test_full_disk_while_writing_darknet_weights_keeps_the_previous_file(
         def __exit__(self, *exc):
             self.handle.close()
 
-    monkeypatch.setattr(weights_module, "open", FullDisk, raising=False)
+    monkeypatch.setattr(weights_format, "open", FullDisk, raising=False)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(1.0)

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from darkyolo.darknet.cfg import NetworkConfig, bundled_cfgs, load_cfg, parse_cfg, resolve_cfg_path
+from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.errors import ConfigError
-from darkyolo.models.darknet import infer_shapes
 
 FILE = "fuzz.cfg"
 BASES = {name: resolve_cfg_path(name).read_text(encoding="utf-8") for name in bundled_cfgs()}

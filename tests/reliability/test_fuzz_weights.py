@@ -20,14 +20,10 @@ from hypothesis import strategies as st
 from tiny import cfg, conv, head, maxpools, net
 
 from darkyolo.darknet.cfg import parse_cfg
-from darkyolo.darknet.weights import (
-    WeightsHeader,
-    load_darknet_weights,
-    load_weights,
-    save_darknet_weights,
-)
+from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.errors import WeightsError
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import load_darknet_weights, load_weights, save_darknet_weights
 
 #: 32x32 pictures: convs of 4 and 8 filters around a max-pool, one 1-class head
 TINY_CFG = cfg(net(32), conv(4), maxpools(), conv(8), head(1, anchors="4,5, 8,9, 16,20"))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from darkyolo.darknet.cfg import bundled_cfgs, load_cfg
-from darkyolo.models.darknet import Darknet, infer_shapes
+from darkyolo.darknet.shapes import infer_shapes
+from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import DEFAULT_MODEL, TRAINED_MODELS, trained_model
 
 HELP = "list the bundled models, or show one's layers, output shapes, parameters and FLOPs"

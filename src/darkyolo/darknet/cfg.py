@@ -91,6 +91,30 @@ def render_cfg(sections: Iterable[RawSection]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def set_head_classes(
+    sections: list[RawSection], position: int, num_classes: int, file: str
+) -> None:
+    """Give the ``[yolo]``/``[region]`` section at ``position`` ``num_classes`` classes, and the
+    ``[convolutional]`` right before it the matching ``filters``: one box of ``5 + classes``
+    values per anchor the head predicts (``len(mask)`` for ``[yolo]``, ``num`` for ``[region]``).
+    The one raw-section edit behind class adaptation and ``anchors --write-cfg``."""
+    head = sections[position]
+    options = head.options
+    num = int(float(options.get("num", "1")))
+    anchors = (
+        len(options["mask"].split(",")) if head.kind == "yolo" and options.get("mask") else num
+    )
+    previous = sections[position - 1] if position > 0 else None
+    if previous is None or previous.kind not in ("convolutional", "conv"):
+        raise ConfigError(
+            f"[{head.kind}] must follow a [convolutional] to set its filters for the class count",
+            file,
+            head.line,
+        )
+    options["classes"] = str(num_classes)
+    previous.options["filters"] = str(anchors * (5 + num_classes))
+
+
 # --------------------------------------------------------------------------------------------
 # Typed level
 # --------------------------------------------------------------------------------------------

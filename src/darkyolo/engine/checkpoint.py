@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from darkyolo.darknet.weights import safe_torch_load
 from darkyolo.errors import WeightsError
+from darkyolo.models.io import safe_torch_load
 
 FORMAT = "darkyolo-checkpoint"
 VERSION = 1

@@ -40,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from darkyolo.darknet.cfg import NetworkConfig, read_cfg_text, resolve_cfg_path
-from darkyolo.darknet.weights import WeightsHeader, save_darknet_weights
+from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
@@ -72,6 +72,7 @@ from darkyolo.engine.transfer import (
 from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
 from darkyolo.errors import DataError, TrainingError, user_message
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
 from darkyolo.models.zoo import trained_model
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")

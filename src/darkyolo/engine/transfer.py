@@ -23,10 +23,12 @@ from darkyolo.darknet.cfg import (
     parse_cfg,
     read_sections,
     render_cfg,
+    set_head_classes,
 )
-from darkyolo.darknet.weights import is_checkpoint, load_weights, safe_torch_load
+from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.errors import ConfigError, WeightsError
 from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import load_weights, safe_torch_load, state_dict_misfit
 
 HEAD_KINDS = ("yolo", "region")
 
@@ -43,23 +45,9 @@ def adapt_classes(text: str, num_classes: int, file: str = "<cfg>") -> tuple[str
     for position, section in enumerate(sections):
         if section.kind not in HEAD_KINDS:
             continue
-        options = section.options
-        if int(float(options.get("classes", "20"))) == num_classes:
+        if int(float(section.options.get("classes", "20"))) == num_classes:
             continue
-        num = int(float(options.get("num", "1")))
-        anchors = (
-            len(options["mask"].split(",")) if section.kind == "yolo" and "mask" in options else num
-        )
-        previous = sections[position - 1] if position > 0 else None
-        if previous is None or previous.kind not in ("convolutional", "conv"):
-            raise ConfigError(
-                f"cannot adapt the class count: the layer before [{section.kind}] is not a "
-                "[convolutional]",
-                file,
-                section.line,
-            )
-        options["classes"] = str(num_classes)
-        previous.options["filters"] = str(anchors * (5 + num_classes))
+        set_head_classes(sections, position, num_classes, file)
         changed = True
     if not changed:
         return text, False
@@ -92,18 +80,15 @@ def _copy_matching(
     model: nn.Module, state: dict[str, torch.Tensor], report: TransferReport
 ) -> None:
     own = model.state_dict()
-    chosen = {}
-    for name, value in state.items():
-        if name not in own:
-            continue
-        if own[name].shape != value.shape:
-            report.skipped.append(f"{name} {tuple(value.shape)} -> {tuple(own[name].shape)}")
-            continue
-        chosen[name] = value
-    report.loaded = len(chosen)
-    report.missing = [
-        k for k in own if k not in chosen and k not in {s.split()[0] for s in report.skipped}
+    mismatched, missing = state_dict_misfit(own, state)
+    report.skipped = [
+        f"{name} {tuple(getattr(state[name], 'shape', ()))} -> {tuple(own[name].shape)}"
+        for name in mismatched
     ]
+    skip = set(mismatched)
+    chosen = {k: v for k, v in state.items() if k in own and k not in skip}
+    report.loaded = len(chosen)
+    report.missing = missing
     model.load_state_dict(chosen, strict=False)
 
 

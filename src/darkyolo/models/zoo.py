@@ -171,8 +171,8 @@ def resolve_model(
 def _checkpoint_source(
     path: Path, requested: NetworkConfig | None, requested_name: str | None
 ) -> ModelSource:
-    from darkyolo.darknet.weights import safe_torch_load
     from darkyolo.engine.checkpoint import FORMAT, checked_checkpoint
+    from darkyolo.models.io import safe_torch_load
 
     checkpoint = safe_torch_load(path)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:

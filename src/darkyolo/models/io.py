@@ -1,0 +1,144 @@
+"""Weights into and out of a built network: Darknet ``.weights`` (through the torch-free
+:mod:`darkyolo.darknet.weights`), darkyolo checkpoints and state dicts (``torch.load`` with
+``weights_only=True``), and the one check of whether a state dict fits a network.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from darkyolo.darknet.weights import (
+    WeightsHeader,
+    is_checkpoint,
+    read_weights,
+    write_weights,
+)
+from darkyolo.errors import WeightsError
+
+if TYPE_CHECKING:
+    from darkyolo.models.darknet import Darknet
+    from darkyolo.models.layers import ConvBNAct
+
+
+def _conv_tensors(layer: ConvBNAct) -> list[torch.Tensor]:
+    """The tensors of one conv layer in ``.weights`` order."""
+    if layer.bn is not None:
+        bn = layer.bn
+        return [bn.bias, bn.weight, bn.running_mean, bn.running_var, layer.conv.weight]
+    if layer.conv.bias is None:  # pragma: no cover - built with bias whenever bn is absent
+        raise WeightsError("a convolution without batch norm has no bias; was the model fused?")
+    return [layer.conv.bias, layer.conv.weight]
+
+
+def load_darknet_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False) -> int:
+    """Load a ``.weights`` file into ``model``; returns how many conv layers were filled.
+
+    See :func:`darkyolo.darknet.weights.read_weights` for the checks and ``allow_prefix``. The
+    header is kept as ``model.weights_header``.
+    """
+    read = read_weights(path, model.config, allow_prefix=allow_prefix)
+    with torch.no_grad():
+        for layer, arrays in zip(model.conv_layers(), read.layers):
+            for tensor, array in zip(_conv_tensors(layer), arrays):
+                tensor.copy_(torch.from_numpy(array.copy()).view_as(tensor))
+    model.weights_header = read.header
+    return len(read.layers)
+
+
+def save_darknet_weights(
+    model: Darknet,
+    path: str | Path,
+    header: WeightsHeader | None = None,
+    *,
+    cutoff: int | None = None,
+) -> None:
+    """Write ``model`` as a ``.weights`` file (the first ``cutoff`` conv layers if given).
+
+    ``header`` defaults to the one the model was loaded with, else version 0.2.0 with ``seen=0``.
+    """
+    header = header or getattr(model, "weights_header", None) or WeightsHeader()
+    layers = [
+        [t.detach().to("cpu", torch.float32).contiguous().numpy().astype(np.float32) for t in _conv_tensors(layer)]
+        for layer in model.conv_layers()[:cutoff]
+    ]  # fmt: skip
+    write_weights(path, header, layers)
+
+
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, failures as a one-line WeightsError.
+
+    A pickle that asks for anything but tensors and plain values (a class, a function such as
+    ``os.system``) is refused without running it; the message says so instead of repeating
+    torch's advice to retry with ``weights_only=False``.
+    """
+    try:
+        with warnings.catch_warnings():  # torch asks to "file an issue" for odd pickle protocols
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WeightsError(
+            f"{path}: refused: the file asks to unpickle more than tensors and plain values "
+            f"({_unpickling_reason(error)}); a darkyolo checkpoint never does, and loading it "
+            "could run code"
+        ) from None
+    except Exception as error:  # a damaged zip, a truncated file, a bad tensor record, ...
+        raise WeightsError(
+            f"{path}: not a loadable checkpoint ({_clip(' '.join(str(error).split()))})"
+        ) from None
+
+
+def _unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """The one informative paragraph of torch's weights-only refusal (not its advice)."""
+    advice = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    paragraphs = [p.strip() for p in str(error).split("\n\n")]
+    reason = " ".join(p for p in paragraphs if p and not p.startswith(advice))
+    return _clip(" ".join(reason.replace("WeightsUnpickler error:", "").split()) or "unsafe")
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def state_dict_misfit(
+    own: dict[str, torch.Tensor], state: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """How ``state`` fails to fit a network whose state dict is ``own``: the names present in both
+    with another shape or type, and the names of ``own`` that ``state`` lacks."""
+    mismatched = [
+        k
+        for k, v in state.items()
+        if k in own and (not isinstance(v, torch.Tensor) or own[k].shape != v.shape)
+    ]
+    missing = [k for k in own if k not in state]
+    return mismatched, missing
+
+
+def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False) -> int:
+    """Load a Darknet ``.weights`` file or a darkyolo checkpoint (``.pt``) into ``model``.
+
+    Checkpoints are read with ``torch.load(weights_only=True)``: a pickle that would run code is
+    refused. Returns the number of conv layers (``.weights``) or tensors (checkpoint) loaded.
+    """
+    path = Path(path)
+    if not is_checkpoint(path):
+        return load_darknet_weights(model, path, allow_prefix=allow_prefix)
+    checkpoint = safe_torch_load(path)
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: checkpoint holds no model state dict")
+    own = model.state_dict()
+    mismatched, missing = state_dict_misfit(own, state)
+    if mismatched or (missing and not allow_prefix) or len(missing) == len(own):
+        first = (mismatched or missing)[0]
+        raise WeightsError(
+            f"{path}: checkpoint does not fit this cfg ({len(mismatched)} tensors of another shape "
+            f"or type, {len(missing)} of {len(own)} missing; first: {first})"
+        )
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return len(own) - len(missing)
