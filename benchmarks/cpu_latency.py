@@ -39,9 +39,9 @@ import torch
 from darkyolo.darknet.cfg import resolve_cfg_path
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.data.letterbox import letterbox
-from darkyolo.engine.optimize import inference_copy
-from darkyolo.engine.predictor import OnnxBackend, TorchBackend
 from darkyolo.export import onnx_bytes
+from darkyolo.inference.optimize import inference_copy
+from darkyolo.inference.predictor import OnnxBackend, TorchBackend
 from darkyolo.models.darknet import load_model
 from darkyolo.models.io import save_darknet_weights
 

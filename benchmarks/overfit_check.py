@@ -60,7 +60,7 @@ def main() -> int:
     if not BCCD.is_dir():
         print(f"skipped: {BCCD} not found")
         return 0
-    from darkyolo.engine.trainer import Trainer, TrainOptions
+    from darkyolo.training.trainer import Trainer, TrainOptions
 
     print(f"command: python {' '.join(sys.argv)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -3,7 +3,7 @@
 What is timed (images per second, median of rounds, ours and the peer's rounds interleaved so the
 machine's load drifts over both alike):
 
-* ``darkyolo``: :meth:`darkyolo.engine.trainer.Trainer.train_batch` - uint8 batch to float, forward,
+* ``darkyolo``: :meth:`darkyolo.training.trainer.Trainer.train_batch` - uint8 batch to float, forward,
   Darknet loss (sum / batch), backward, SGD (momentum, decay on kernels) and the EMA update;
 * ``pytorchyolo``: PyTorch-YOLOv3 1.8.0 (``pytorchyolo``) ``model(x)``, ``compute_loss``, backward,
   SGD step (the same momentum and decay), in its own virtual environment (``--peer-python``);
@@ -154,7 +154,7 @@ def ours(
     cfg: Path, data_file: Path, images, targets, variant: str, steps: int, warmup: int, out: Path
 ):
     """A callable that times ``steps`` updates of darkyolo's trainer on the batch."""
-    from darkyolo.engine.trainer import Trainer, TrainOptions
+    from darkyolo.training.trainer import Trainer, TrainOptions
 
     options = TrainOptions(
         model=str(cfg),
@@ -192,7 +192,7 @@ def ours_end_to_end(
     out: Path,
 ) -> float:  # fmt: skip
     """darkyolo's own loop: its loader (JPEG decode, jitter, flip, HSV) feeding ``train_batch``."""
-    from darkyolo.engine.trainer import Trainer, TrainOptions
+    from darkyolo.training.trainer import Trainer, TrainOptions
 
     options = TrainOptions(
         model=str(cfg), data=str(data_file), batch=batch, subdivisions=1, img_size=size,
@@ -274,7 +274,7 @@ def main() -> int:
         print(f"skipped: {BCCD} not found")
         return 0
     from darkyolo.darknet.cfg import resolve_cfg_path
-    from darkyolo.engine.transfer import adapt_classes
+    from darkyolo.training.transfer import adapt_classes
 
     print(f"command: python {' '.join(sys.argv)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; input {args.img_size}, batch {args.batch}")  # fmt: skip

@@ -11,9 +11,9 @@ import onnx
 import pytest
 from tiny import run_cli
 
-from darkyolo.engine.predictor import Detector
 from darkyolo.errors import DarkyoloError
 from darkyolo.export import onnx_bytes
+from darkyolo.inference.predictor import Detector
 from darkyolo.models.zoo import resolve_model
 from darkyolo.quantize import float_nodes, head_conv_positions, load_calibration
 

@@ -17,8 +17,8 @@ from darkyolo.errors import ConfigError, DarkyoloError, DataError, OptionError, 
 
 #: public name -> the module that defines it (imported when first asked for)
 _LAZY = {
-    "Detector": "darkyolo.engine.predictor",
-    "Prediction": "darkyolo.engine.predictor",
+    "Detector": "darkyolo.inference.predictor",
+    "Prediction": "darkyolo.inference.predictor",
     "Darknet": "darkyolo.models.darknet",
     "load_model": "darkyolo.models.darknet",
 }

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, WeightsError
+from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from darkyolo.data.formats.yolo import read_labels, read_names
-from darkyolo.engine.predictor import Detector
+from darkyolo.inference.predictor import Detector
 
 ASSETS = Path(str(resources.files("darkyolo") / "assets" / "bccd"))
 

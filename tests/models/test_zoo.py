@@ -10,7 +10,6 @@ from tiny import tiny_cfg
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import is_checkpoint
-from darkyolo.engine.checkpoint import atomic_save, make_checkpoint
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.models.darknet import load_model
 from darkyolo.models.io import save_darknet_weights
@@ -21,6 +20,7 @@ from darkyolo.models.zoo import (
     resolve_model,
     trained_model,
 )
+from darkyolo.training.checkpoint import atomic_save, make_checkpoint
 
 OFFICIAL_SHA256 = "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"
 

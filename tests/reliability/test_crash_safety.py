@@ -25,11 +25,11 @@ import pytest
 import torch
 from tiny import cfg, conv, head, maxpools, net, start_cli, two_class_dataset
 
-pytest.importorskip("darkyolo.engine.trainer")
+pytest.importorskip("darkyolo.training.trainer")
 pytest.importorskip("darkyolo.commands.train")
 
 from darkyolo.cli import main
-from darkyolo.engine.checkpoint import FORMAT, load_checkpoint
+from darkyolo.training.checkpoint import FORMAT, load_checkpoint
 
 #: max |difference| allowed between a killed-and-resumed run's weights and an uninterrupted one's
 TOLERANCE = 1e-6

@@ -18,9 +18,9 @@ from tiny import make_bccd_subset, run_cli, tiny_cfg
 
 from darkyolo.data.dataset import load_split
 from darkyolo.data.description import load_dataset
-from darkyolo.engine.checkpoint import load_checkpoint
-from darkyolo.engine.trainer import Trainer, TrainingError, TrainOptions
 from darkyolo.errors import DataError, user_message
+from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.training.trainer import Trainer, TrainingError, TrainOptions
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -89,7 +89,7 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path, legacy):
 
 
 def test_trainer_checkpoint_loader_refuses_planted_pickle(tmp_path):
-    checkpoint = pytest.importorskip("darkyolo.engine.checkpoint")
+    checkpoint = pytest.importorskip("darkyolo.training.checkpoint")
     marker = tmp_path / "marker"
     path = _plant(tmp_path / "last.pt", marker)
     with pytest.raises(WeightsError):
@@ -247,7 +247,7 @@ def test_training_and_detection_read_through_the_guarded_reader():
     assert importlib.import_module("darkyolo.data.dataset").read_image is read_image
     from darkyolo.data.images import decode
 
-    assert importlib.import_module("darkyolo.engine.predictor").decode is decode
+    assert importlib.import_module("darkyolo.inference.predictor").decode is decode
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tests.serve.conftest import running_server
 
-from darkyolo.engine.predictor import Detector
+from darkyolo.inference.predictor import Detector
 
 SAMPLES = Path(str(resources.files("darkyolo") / "assets" / "samples"))
 DOG = (SAMPLES / "dog.jpg").read_bytes()

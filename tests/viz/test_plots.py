@@ -30,7 +30,7 @@ def test_plot_elbow_rejects_mismatched_lengths(tmp_path: Path) -> None:
 
 
 def test_plot_pr_curves_from_result_and_from_mapping(tmp_path: Path) -> None:
-    from darkyolo.engine.evaluator import DetectionEvaluator
+    from darkyolo.evaluation.evaluator import DetectionEvaluator
 
     ev = DetectionEvaluator(["a", "b", "c"])
     box, far = [10.0, 10.0, 50.0, 50.0], [100.0, 100.0, 150.0, 150.0]

@@ -76,15 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from darkyolo.engine.outputs import ResultWriter, new_run_dir
-    from darkyolo.engine.predictor import Detector, ReadFailure
     from darkyolo.errors import DarkyoloError
+    from darkyolo.inference.outputs import ResultWriter, new_run_dir
+    from darkyolo.inference.predictor import Detector, ReadFailure
 
     for flag, value in (("--max-det", args.max_det), ("--vid-stride", args.vid_stride), ("--batch", args.batch)):  # fmt: skip
         if value < 1:
             raise DarkyoloError(f"{flag} must be at least 1, got {value}")
 
-    from darkyolo.engine.outputs import coco_image_ids
+    from darkyolo.inference.outputs import coco_image_ids
 
     image_ids = coco_image_ids(args.image_ids) if args.image_ids else None
     detector = Detector(

@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from darkyolo.engine.predictor import class_names
     from darkyolo.export import check_onnx, export_onnx, export_weights
+    from darkyolo.inference.predictor import class_names
     from darkyolo.models.zoo import resolve_model
 
     source = resolve_model(args.model, args.weights, random_weights=args.random_weights)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from darkyolo.engine.predictor import Detector
+    from darkyolo.inference.predictor import Detector
     from darkyolo.serve.app import create_app
     from darkyolo.serve.settings import ServeSettings
 

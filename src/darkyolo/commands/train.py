@@ -20,7 +20,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.engine.trainer import AMP_MODES, LR_POLICIES, OPTIMIZERS
+    from darkyolo.training.trainer import AMP_MODES, LR_POLICIES, OPTIMIZERS
 
     g = parser.add_argument_group("model and data")
     g.add_argument("--model", default="yolov3-tiny", help="bundled cfg name or .cfg path")
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
     g.add_argument("--nan", choices=("stop", "skip"), default="stop", help="on a NaN/Inf loss")
     g.add_argument("--init", choices=("darknet", "torch"), default="darknet", help="initial weights before --weights: Darknet's He-normal kernels (default) or PyTorch's")  # fmt: skip
-    g.add_argument("--obj-prior", type=float, default=0.01, help="initial objectness probability of the heads (bias prior)")  # fmt: skip
+    g.add_argument("--obj-prior", type=float, help="with --init darknet: initial objectness probability of the heads (bias prior; default 0.01)")  # fmt: skip
     g.add_argument("--bn-recalib", type=int, default=64, help="training pictures that recompute the batch-norm statistics before each validation and save (0: off)")  # fmt: skip
     g.add_argument("--bn-momentum", type=float, default=0.03, help="batch-norm running-stat momentum (Darknet: 0.01)")  # fmt: skip
 
@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):  # -> TrainOptions
-    from darkyolo.engine.trainer import TrainOptions
+    from darkyolo.training.trainer import TrainOptions
 
     keys = {f for f in TrainOptions.__dataclass_fields__}
     values = {k: v for k, v in vars(args).items() if k in keys and v is not None}
@@ -108,7 +108,7 @@ def options_from_args(args: argparse.Namespace):  # -> TrainOptions
 
 
 def run(args: argparse.Namespace) -> int:
-    from darkyolo.engine.trainer import Trainer, TrainingError
+    from darkyolo.training.trainer import Trainer, TrainingError
 
     if args.resume is None and not args.data:
         raise TrainingError("--data is required (a .data file) unless --resume is given")

@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     from darkyolo.data.splits import open_split
     from darkyolo.device import resolve_device
-    from darkyolo.engine.evaluator import format_table, write_json, write_metrics_json
-    from darkyolo.engine.outputs import new_run_dir
-    from darkyolo.engine.validate import ValSettings, evaluate
     from darkyolo.errors import DataError
+    from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
+    from darkyolo.evaluation.validate import ValSettings, evaluate
+    from darkyolo.inference.outputs import new_run_dir
     from darkyolo.models.zoo import resolve_model
 
     split = open_split(args.data, args.split, bad_images=args.bad_images)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     onnx_file = next((p for p in (args.model, args.weights) if p and p.endswith(".onnx")), None)
     if onnx_file is not None:  # an export, float32 or int8, run by ONNX Runtime
-        from darkyolo.engine.predictor import OnnxNetwork
+        from darkyolo.inference.predictor import OnnxNetwork
 
         model, name = OnnxNetwork(onnx_file), onnx_file
     else:
@@ -114,6 +114,6 @@ def run(args: argparse.Namespace) -> int:
 def _image_id(record) -> int | str:
     """The results JSON's ``image_id``: the COCO id when the labels came from a COCO JSON, else the
     file stem (an int when all digits), as ``darkyolo detect --save-json`` writes it."""
-    from darkyolo.engine.outputs import coco_image_id
+    from darkyolo.inference.outputs import coco_image_id
 
     return record.image_id if record.image_id is not None else coco_image_id(str(record.image))

@@ -179,3 +179,24 @@ class Reorg(Layer):
         s = self.stride
         x = x.reshape(b, c // (s * s), h, s, w, s)
         return x.permute(0, 3, 5, 1, 2, 4).reshape(b, c * s * s, h // s, w // s)
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed statistics and affine values, for a frozen backbone (``--freeze``).
+
+    The four values are buffers, not parameters: no gradient, no optimiser, and ``model.train()``
+    cannot turn it back into a batch-statistics layer, so nothing has to re-apply eval mode.
+    Attribute and state-dict names are ``nn.BatchNorm2d``'s (``num_batches_tracked`` included), so
+    ``.weights`` files, checkpoints and folding read it alike.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.num_features, self.eps = bn.num_features, bn.eps
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            self.register_buffer(name, getattr(bn, name).detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+        )

@@ -6,7 +6,7 @@ A *trained model* is a name that brings its own cfg, weights and class names
 untrained network, which happens only when asked for.
 
 :func:`resolve_model` decides, in one place, for ``detect``, ``val``, ``export`` and
-:class:`~darkyolo.engine.predictor.Detector`:
+:class:`~darkyolo.inference.predictor.Detector`:
 
 ==========================  ===================  ==================================================
 ``model``                   ``weights``          result
@@ -171,8 +171,8 @@ def resolve_model(
 def _checkpoint_source(
     path: Path, requested: NetworkConfig | None, requested_name: str | None
 ) -> ModelSource:
-    from darkyolo.engine.checkpoint import FORMAT, checked_checkpoint
     from darkyolo.models.io import safe_torch_load
+    from darkyolo.training.checkpoint import FORMAT, checked_checkpoint
 
     checkpoint = safe_torch_load(path)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:

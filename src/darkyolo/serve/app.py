@@ -28,7 +28,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from darkyolo.engine.predictor import Detector
+from darkyolo.inference.predictor import Detector
 from darkyolo.serve.batcher import Batcher
 from darkyolo.serve.requests import (
     DetectOptions,

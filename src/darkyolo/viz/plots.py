@@ -100,7 +100,7 @@ def plot_pr_curves(
     """Precision-recall curves, one per class, plus their mean over classes.
 
     Args:
-        result_or_curves: a ``darkyolo.engine.evaluator.EvalResult`` (uses ``.pr_curves``) or a
+        result_or_curves: a ``darkyolo.evaluation.evaluator.EvalResult`` (uses ``.pr_curves``) or a
             mapping ``class_index -> (recall[R], precision[R])``. Classes without ground truth are
             absent from the mapping (or have empty arrays) and are skipped.
         class_names: names indexed by class.

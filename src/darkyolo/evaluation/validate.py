@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from darkyolo.data.dataset import LetterboxDataset, collate_letterbox
 from darkyolo.data.letterbox import letterbox_params
 from darkyolo.data.records import ImageRecord
-from darkyolo.engine.evaluator import DetectionEvaluator, EvalResult
+from darkyolo.evaluation.evaluator import DetectionEvaluator, EvalResult
 from darkyolo.postprocess import postprocess, scale_to_original
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from darkyolo.engine.voc_ap import box_iou_np, evaluate_voc, voc_ap, voc_eval_class
+from darkyolo.evaluation.voc_ap import box_iou_np, evaluate_voc, voc_ap, voc_eval_class
 
 BOX = [0.0, 0.0, 10.0, 10.0]
 FAR = [50.0, 50.0, 60.0, 60.0]

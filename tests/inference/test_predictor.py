@@ -7,8 +7,8 @@ from PIL import Image
 
 from darkyolo.data.images import read_image
 from darkyolo.data.letterbox import letterbox
-from darkyolo.engine.predictor import Detector, Prediction, ReadFailure, class_names
 from darkyolo.errors import DarkyoloError, DataError
+from darkyolo.inference.predictor import Detector, Prediction, ReadFailure, class_names
 from darkyolo.models.darknet import load_model
 from darkyolo.postprocess import postprocess, scale_to_original
 

@@ -6,11 +6,11 @@ update (Darknet divides the summed deltas by ``batch``; the project's training n
 so with ``SGD(lr, momentum, weight_decay=decay)`` on conv kernels only, an update is Darknet's.
 Under DDP every process divides by its own share and DDP averages the gradients: the same thing.
 
-Per update: learning rate from :class:`~darkyolo.engine.schedule.LRSchedule`, a finite-loss check
+Per update: learning rate from :class:`~darkyolo.training.schedule.LRSchedule`, a finite-loss check
 (a NaN/Inf names the loss part, the batch and its images; ``nan="skip"`` drops the update and
 counts it, ``nan="stop"`` stops, leaving the last good checkpoint), the optimiser step, the EMA.
 Per epoch (or every ``eval_interval``): validation of the EMA weights with
-:func:`~darkyolo.engine.validate.evaluate`, a CSV row, ``last.pt``/``best.pt`` written atomically
+:func:`~darkyolo.evaluation.validate.evaluate`, a CSV row, ``last.pt``/``best.pt`` written atomically
 (best by fitness = 0.1 mAP@.5 + 0.9 mAP@.5:.95), ``best.weights`` in Darknet format.
 
 Distributed runs start with ``torchrun --nproc_per_node N -m darkyolo train ...``: NCCL on GPUs,
@@ -47,33 +47,33 @@ from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
 from darkyolo.data.scan import check_image
 from darkyolo.data.transforms import AugmentConfig
 from darkyolo.device import resolve_device
-from darkyolo.engine.checkpoint import (
+from darkyolo.errors import DataError, OptionError, TrainingError, user_message
+from darkyolo.evaluation.evaluator import EvalResult, format_table, write_metrics_json
+from darkyolo.evaluation.validate import ValSettings, evaluate, recalibrate_batch_norm
+from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
+from darkyolo.models.zoo import trained_model
+from darkyolo.training.checkpoint import (
     atomic_save,
     load_checkpoint,
     make_checkpoint,
     rng_state,
     set_rng_state,
 )
-from darkyolo.engine.evaluator import EvalResult, format_table, write_metrics_json
-from darkyolo.engine.schedule import (
+from darkyolo.training.schedule import (
     OPTIMIZERS,
     LRSchedule,
     ModelEMA,
     make_optimizer,
     parameter_groups,
 )
-from darkyolo.engine.transfer import (
+from darkyolo.training.transfer import (
+    DEFAULT_OBJ_PRIOR,
     build_for_data,
     freeze_layers,
     init_from_scratch,
     load_pretrained,
-    set_train_mode,
 )
-from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
-from darkyolo.errors import DataError, TrainingError, user_message
-from darkyolo.models.darknet import Darknet
-from darkyolo.models.io import save_darknet_weights
-from darkyolo.models.zoo import trained_model
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
@@ -141,7 +141,7 @@ class TrainOptions:
     bn_momentum: float | None = 0.03
     bn_recalib: int = 64
     init: str = "darknet"
-    obj_prior: float | None = 0.01
+    obj_prior: float | None = None
     augment: bool = True
     geometry: str = "jitter"
     jitter: float | None = None
@@ -289,7 +289,7 @@ def find_last_checkpoint(project: str | Path) -> Path:
 
 
 def _new_run_dir(project: str | Path, name: str, exist_ok: bool) -> Path:
-    from darkyolo.engine.outputs import new_run_dir
+    from darkyolo.inference.outputs import new_run_dir
 
     return new_run_dir(project, name, exist_ok)
 
@@ -450,8 +450,13 @@ class Trainer:
         model = Darknet(config)
         if opt.init not in ("darknet", "torch"):
             raise TrainingError(f"--init must be darknet or torch, got {opt.init!r}")
+        if opt.init == "torch" and opt.obj_prior is not None and resume is None:
+            raise OptionError(
+                "--obj-prior belongs to --init darknet (PyTorch's initialisation sets no prior)"
+            )
         if opt.init == "darknet" and resume is None:
-            init_from_scratch(model, opt.obj_prior)
+            prior = opt.obj_prior if opt.obj_prior is not None else DEFAULT_OBJ_PRIOR
+            init_from_scratch(model, prior)
         if resume is None and pretrained:
             for line in load_pretrained(model, pretrained, original).lines():
                 self.log(line)
@@ -799,7 +804,7 @@ class Trainer:
                 flag = torch.tensor([1 if stopped_early else 0], device=self._comm_device())
                 dist.broadcast(flag, 0)
                 stopped_early = bool(flag.item())
-            set_train_mode(self.model, self.frozen_bn)
+            self.model.train()
             if stopped_early:
                 break
         if self.ctx.is_main:
@@ -851,7 +856,7 @@ class Trainer:
         for note in result.notes:
             if "could not be read" in note:
                 self.log(f"warning: validation: {note}")
-        set_train_mode(self.model, self.frozen_bn)
+        self.model.train()
         return result
 
     def recalibrate(self, model: Darknet) -> int:
@@ -864,13 +869,7 @@ class Trainer:
             ]
             for start in range(0, len(dataset), size)
         )
-        skip = [
-            m
-            for layer in list(model.layers)[: self.options.freeze]
-            for m in layer.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        ]
-        return recalibrate_batch_norm(model, batches, self.device, skip)
+        return recalibrate_batch_norm(model, batches, self.device)  # frozen ones are not BN
 
     def _finish(self, best_result: EvalResult | None) -> None:
         csv_path = self.run_dir / "results.csv"
@@ -924,7 +923,7 @@ class Trainer:
 
     def _train_epoch(self, steps_log: _CsvLog | None) -> dict[str, float]:
         opt = self.options
-        set_train_mode(self.model, self.frozen_bn)
+        self.model.train()
         names = getattr(self.loss_fn, "part_names", ())
         part_sums: dict[str, Tensor | float] = {name: 0.0 for name in names}
         loss_sum = torch.zeros((), device=self.device)
@@ -1023,7 +1022,7 @@ class Trainer:
     def train_batch(self, images: Tensor, targets: Tensor) -> tuple[float, bool]:
         """One whole update on one batch (after :meth:`setup`; for benchmarks and tests):
         uint8 ``[B, 3, S, S]`` images, ``[T, 6]`` targets -> (summed loss, update skipped)."""
-        set_train_mode(self.model, self.frozen_bn)
+        self.model.train()
         total, parts, _ = self._forward_backward(images, targets, True)
         self.seen += images.shape[0] * self.ctx.world_size
         _, skipped = self._update([(0, total, parts, [])])

@@ -12,11 +12,11 @@ import torch
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import read_header
-from darkyolo.engine.checkpoint import load_checkpoint
-from darkyolo.engine.trainer import Trainer, TrainingError, TrainOptions
 from darkyolo.losses import build_loss
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
+from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.training.trainer import Trainer, TrainingError, TrainOptions
 
 
 def options(tmp_path, data, cfg, **changes) -> TrainOptions:

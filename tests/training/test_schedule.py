@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from darkyolo.darknet.cfg import parse_cfg
-from darkyolo.engine.schedule import LRSchedule, ModelEMA, parameter_groups
 from darkyolo.models.darknet import Darknet
+from darkyolo.training.schedule import LRSchedule, ModelEMA, parameter_groups
 
 
 def test_darknet_burn_in_and_steps():

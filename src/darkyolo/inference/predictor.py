@@ -39,8 +39,8 @@ from darkyolo.data.images import (
 )
 from darkyolo.data.letterbox import Letterbox, letterbox
 from darkyolo.device import resolve_device
-from darkyolo.engine.optimize import inference_copy
 from darkyolo.errors import DarkyoloError, DataError, OptionError
+from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import resolve_model
 from darkyolo.postprocess import Detections, postprocess, scale_to_original
@@ -245,7 +245,7 @@ class OnnxBackend:
 
 class OnnxNetwork(torch.nn.Module):
     """An ONNX export (float32 or int8) behind the module interface that
-    :func:`darkyolo.engine.validate.evaluate` uses: ``x: float32 [B, 3, H, W]`` -> decoded rows
+    :func:`darkyolo.evaluation.validate.evaluate` uses: ``x: float32 [B, 3, H, W]`` -> decoded rows
     ``[B, N, 5+C]``, run by ONNX Runtime on the CPU."""
 
     def __init__(self, source: str | Path, threads: int | None = None) -> None:

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from darkyolo.engine.checkpoint import (
+from darkyolo.errors import WeightsError
+from darkyolo.training.checkpoint import (
     atomic_save,
     load_checkpoint,
     make_checkpoint,
     rng_state,
     set_rng_state,
 )
-from darkyolo.errors import WeightsError
 
 
 def test_round_trip_with_weights_only(tmp_path):

@@ -30,8 +30,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from darkyolo.data.formats.coco import COCO80_CATEGORY_IDS, results_entries
-from darkyolo.engine.voc_ap import evaluate_voc
 from darkyolo.errors import DarkyoloError, DataError
+from darkyolo.evaluation.voc_ap import evaluate_voc
 
 __all__ = [
     "COCO80_CATEGORY_IDS",

@@ -22,8 +22,8 @@ import numpy as np
 
 from darkyolo.data.formats.coco import coco_category_ids, results_entries
 from darkyolo.data.images import video_info
-from darkyolo.engine.predictor import Prediction
 from darkyolo.errors import DataError
+from darkyolo.inference.predictor import Prediction
 from darkyolo.viz.draw import draw_detections
 
 _WRITABLE = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})

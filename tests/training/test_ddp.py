@@ -18,8 +18,8 @@ import sys
 import pytest
 import torch
 
-from darkyolo.engine.checkpoint import load_checkpoint
-from darkyolo.engine.trainer import Trainer, TrainOptions
+from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.training.trainer import Trainer, TrainOptions
 
 ARGS = dict(epochs=2, batch=4, subdivisions=1, img_size=64, workers=0, device="cpu", seed=3)
 

@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from darkyolo.darknet.cfg import parse_cfg, resolve_cfg_path
-from darkyolo.engine.transfer import (
+from darkyolo.errors import ConfigError, WeightsError
+from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import save_darknet_weights
+from darkyolo.models.layers import FrozenBatchNorm2d
+from darkyolo.training.transfer import (
     adapt_classes,
     build_for_data,
     freeze_layers,
     load_pretrained,
-    set_train_mode,
 )
-from darkyolo.errors import ConfigError, WeightsError
-from darkyolo.models.darknet import Darknet
-from darkyolo.models.io import save_darknet_weights
 
 
 def test_adapt_classes_rewrites_heads_and_filters():
@@ -74,11 +74,18 @@ def test_a_backbone_prefix_and_a_checkpoint(tmp_path):
 
 def test_freeze_stops_gradients_and_keeps_bn_in_eval():
     model = Darknet(parse_cfg(resolve_cfg_path("yolov3-tiny").read_text()))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     frozen = freeze_layers(model, 4)
     assert len(frozen) == 2  # layers 0..3: conv, maxpool, conv, maxpool
     assert not any(p.requires_grad for layer in list(model.layers)[:4] for p in layer.parameters())
     assert all(p.requires_grad for p in model.layers[4].parameters())
-    set_train_mode(model, frozen)
-    assert model.training and not model.layers[0].bn.training and model.layers[4].bn.training
+    assert isinstance(model.layers[0].bn, FrozenBatchNorm2d)
+    assert model.state_dict().keys() == before.keys()  # same names: weights and checkpoints load
+    model.train()  # batch statistics must not touch the frozen layers
+    model(torch.rand(2, 3, 64, 64))
+    after = model.state_dict()
+    for key in ("layers.0.bn.running_mean", "layers.0.bn.running_var", "layers.0.bn.weight"):
+        torch.testing.assert_close(after[key], before[key])
+    assert not torch.equal(after["layers.4.bn.running_mean"], before["layers.4.bn.running_mean"])
     with pytest.raises(ConfigError):
         freeze_layers(model, 1000)

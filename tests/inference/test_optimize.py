@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from darkyolo.engine.optimize import inference_copy
+from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import load_model
 
 

@@ -5,8 +5,7 @@
 * :func:`load_pretrained` fills a model from a Darknet ``.weights`` file (full or a ``.conv.N``
   prefix) or a darkyolo checkpoint, tensor by tensor; tensors whose shape differs (a head made for
   another class count) are skipped and listed.
-* :func:`freeze_layers` stops gradients in the first N cfg layers; :func:`set_train_mode` keeps
-  their batch norm in eval mode while the rest trains.
+* :func:`freeze_layers` stops gradients in the first N cfg layers and fixes their batch norm.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.errors import ConfigError, WeightsError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import load_weights, safe_torch_load, state_dict_misfit
+from darkyolo.models.layers import ConvBNAct, FrozenBatchNorm2d
 
 HEAD_KINDS = ("yolo", "region")
 
@@ -134,6 +134,10 @@ def build_for_data(
     return adapted, original, adapted_text
 
 
+#: the objectness prior of ``--init darknet`` when ``--obj-prior`` is not given
+DEFAULT_OBJ_PRIOR = 0.01
+
+
 @torch.no_grad()
 def init_from_scratch(model: Darknet, obj_prior: float | None = None) -> None:
     """Darknet's initialisation for training from scratch, plus an optional objectness prior.
@@ -170,21 +174,16 @@ def init_from_scratch(model: Darknet, obj_prior: float | None = None) -> None:
 
 
 def freeze_layers(model: Darknet, count: int) -> list[nn.Module]:
-    """Stop gradients in cfg layers ``0..count-1``; returns their batch-norm modules."""
+    """Stop gradients in cfg layers ``0..count-1``: their parameters stop requiring gradients and
+    their batch norms become :class:`~darkyolo.models.layers.FrozenBatchNorm2d` (fixed
+    statistics whatever the mode). Returns those frozen batch norms."""
     if count < 0 or count > len(model.layers):
         raise ConfigError(f"--freeze {count}: the model has {len(model.layers)} layers")
-    frozen_bn: list[nn.Module] = []
+    frozen: list[nn.Module] = []
     for layer in list(model.layers)[:count]:
         for param in layer.parameters():
             param.requires_grad_(False)
-        frozen_bn.extend(
-            m for m in layer.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        )
-    return frozen_bn
-
-
-def set_train_mode(model: nn.Module, frozen_bn: list[nn.Module]) -> None:
-    """``model.train()``, with the frozen layers' batch norm kept in eval mode."""
-    model.train()
-    for module in frozen_bn:
-        module.eval()
+        if isinstance(layer, ConvBNAct) and isinstance(layer.bn, nn.BatchNorm2d):
+            layer.bn = FrozenBatchNorm2d(layer.bn)
+            frozen.append(layer.bn)
+    return frozen

@@ -6,7 +6,7 @@ import torch
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.data.dataset import load_split
-from darkyolo.engine.validate import ValSettings, evaluate, recalibrate_batch_norm
+from darkyolo.evaluation.validate import ValSettings, evaluate, recalibrate_batch_norm
 from darkyolo.models.darknet import Darknet
 
 

@@ -14,7 +14,8 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from darkyolo.engine.evaluator import (
+from darkyolo.errors import DarkyoloError, DataError
+from darkyolo.evaluation.evaluator import (
     COCO80_CATEGORY_IDS,
     STAT_NAMES,
     DetectionEvaluator,
@@ -23,7 +24,6 @@ from darkyolo.engine.evaluator import (
     write_json,
     write_metrics_json,
 )
-from darkyolo.errors import DarkyoloError, DataError
 
 A = [10.0, 10.0, 50.0, 50.0]
 B = [60.0, 20.0, 90.0, 80.0]
