@@ -115,10 +115,10 @@ def make_dataset(root: Path) -> Path:
 def real_batch(data_file: Path, size: int, batch: int, seed: int = 0):
     """``(uint8 [B, 3, S, S], float32 [T, 6])`` from darkyolo's augmenting pipeline."""
     from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
-    from darkyolo.data.transforms import AugmentConfig
+    from darkyolo.data.transforms import AugmentOptions
 
     records, _ = load_split(data_file, "train")
-    dataset = DetectionDataset(records, size, AugmentConfig(), seed=seed)
+    dataset = DetectionDataset(records, size, AugmentOptions(), seed=seed)
     images, targets, _ = collate_detection([dataset[(i, size, 0)] for i in range(batch)])
     return images, targets
 
@@ -128,10 +128,10 @@ def loader_speed(data_file: Path, size: int, batch: int, workers: int, batches: 
 
     from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
     from darkyolo.data.multiscale import MultiScaleBatchSampler
-    from darkyolo.data.transforms import AugmentConfig
+    from darkyolo.data.transforms import AugmentOptions
 
     records, _ = load_split(data_file, "train")
-    dataset = DetectionDataset(records, size, AugmentConfig())
+    dataset = DetectionDataset(records, size, AugmentOptions())
     sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=0)
     loader = DataLoader(
         dataset,
@@ -154,7 +154,8 @@ def ours(
     cfg: Path, data_file: Path, images, targets, variant: str, steps: int, warmup: int, out: Path
 ):
     """A callable that times ``steps`` updates of darkyolo's trainer on the batch."""
-    from darkyolo.training.trainer import Trainer, TrainOptions
+    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.trainer import Trainer
 
     options = TrainOptions(
         model=str(cfg),
@@ -192,7 +193,8 @@ def ours_end_to_end(
     out: Path,
 ) -> float:  # fmt: skip
     """darkyolo's own loop: its loader (JPEG decode, jitter, flip, HSV) feeding ``train_batch``."""
-    from darkyolo.training.trainer import Trainer, TrainOptions
+    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.trainer import Trainer
 
     options = TrainOptions(
         model=str(cfg), data=str(data_file), batch=batch, subdivisions=1, img_size=size,

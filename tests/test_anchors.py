@@ -14,12 +14,12 @@ from darkyolo.anchors import (
     from_units,
     head_units,
     iou_thresh_range,
-    iou_wh,
     kmeans_anchors,
     labelled_boxes_wh,
     mean_iou,
     sort_by_area,
     to_units,
+    wh_iou_matrix,
     write_cfg_anchors,
 )
 from darkyolo.darknet.cfg import load_cfg
@@ -39,13 +39,15 @@ YOLOV2_VOC = np.array(
 
 
 def test_iou_of_shared_centre_boxes():
-    iou = iou_wh([[2, 2], [1, 4]], [[2, 2], [1, 1], [4, 1]])
+    iou = wh_iou_matrix([[2, 2], [1, 4]], [[2, 2], [1, 1], [4, 1]])
     np.testing.assert_allclose(iou, [[1, 0.25, 1 / 3], [1 / 3, 0.25, 1 / 7]])
     assert mean_iou([[2, 2], [1, 4]], [[2, 2]]) == pytest.approx(2 / 3)
     # scaling all widths (or heights) by one factor leaves IoU alone
     wh, anchors = np.array([[3.0, 1.0], [0.5, 2.0]]), np.array([[1.0, 1.0], [2.0, 0.5]])
     scale = np.array([7.0, 0.3])
-    np.testing.assert_allclose(iou_wh(wh * scale, anchors * scale), iou_wh(wh, anchors))
+    np.testing.assert_allclose(
+        wh_iou_matrix(wh * scale, anchors * scale), wh_iou_matrix(wh, anchors)
+    )
 
 
 def _clustered(seed=1, per=2000):
@@ -71,7 +73,7 @@ def test_result_is_a_fixed_point_of_lloyd():
     wh = np.exp(rng.normal(-2, 0.6, (3000, 2)))
     for center, reduce in (("mean", np.mean), ("median", np.median)):
         anchors, _ = kmeans_anchors(wh, 6, restarts=2, center=center)
-        labels = iou_wh(wh, anchors).argmax(axis=1)
+        labels = wh_iou_matrix(wh, anchors).argmax(axis=1)
         for j in range(6):
             np.testing.assert_allclose(anchors[j], reduce(wh[labels == j], axis=0), rtol=1e-9)
 
@@ -80,7 +82,7 @@ def test_sampled_restarts_then_refined_on_all_boxes():
     rng = np.random.default_rng(4)
     wh = np.exp(rng.normal(-2, 0.6, (5000, 2)))
     anchors, score = kmeans_anchors(wh, 4, sample=300)
-    labels = iou_wh(wh, anchors).argmax(axis=1)
+    labels = wh_iou_matrix(wh, anchors).argmax(axis=1)
     for j in range(4):
         np.testing.assert_allclose(anchors[j], wh[labels == j].mean(axis=0), rtol=1e-9)
     assert score == pytest.approx(mean_iou(wh, anchors))

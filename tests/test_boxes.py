@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from darkyolo.boxes import box_iou_aligned, box_iou_batched, normalized_cxcywh_to_xyxy, wh_iou
+from darkyolo.boxes import box_iou_aligned, box_iou_batched, normalised_cxcywh_to_xyxy, wh_iou
 
 
 def random_xyxy(generator: torch.Generator, *shape: int) -> torch.Tensor:
@@ -18,7 +18,7 @@ def random_xyxy(generator: torch.Generator, *shape: int) -> torch.Tensor:
 def test_normalized_cxcywh_to_xyxy_pixels() -> None:
     boxes = torch.tensor([[0.5, 0.25, 0.5, 0.1]])
     expected = [100.0, 40.0, 300.0, 60.0]
-    assert normalized_cxcywh_to_xyxy(boxes, (200, 400))[0].tolist() == pytest.approx(expected)
+    assert normalised_cxcywh_to_xyxy(boxes, (200, 400))[0].tolist() == pytest.approx(expected)
 
 
 def test_aligned_iou_by_hand() -> None:

@@ -124,12 +124,12 @@ def test_serve_runs_the_int8_file(int8_export) -> None:
     from fastapi.testclient import TestClient
 
     from darkyolo.serve.app import create_app
-    from darkyolo.serve.settings import ServeSettings
+    from darkyolo.serve.settings import ServeOptions
 
     output, _, _ = int8_export
     detector = Detector(output)
     picture = sorted(BCCD_PICTURES.glob("*.jpg"))[0]
-    with TestClient(create_app(detector, ServeSettings())) as client:
+    with TestClient(create_app(detector, ServeOptions())) as client:
         answer = client.post("/v1/detect", content=picture.read_bytes()).json()
         assert client.get("/v1/model").json()["backend"] == "onnxruntime"
     local = detector.predict(picture)[0]

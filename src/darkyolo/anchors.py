@@ -49,15 +49,16 @@ def _as_wh(wh: np.ndarray | Sequence[Sequence[float]], what: str) -> np.ndarray:
     return array
 
 
-def iou_wh(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """IoU ``[N, K]`` of boxes ``wh [N, 2]`` and anchors ``[K, 2]`` placed at a shared centre."""
-    wh = np.asarray(wh, dtype=np.float64)
-    anchors = np.asarray(anchors, dtype=np.float64)
-    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(
-        wh[:, None, 1], anchors[None, :, 1]
-    )
-    union = (wh[:, 0] * wh[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None, :] - inter
-    return inter / union
+def wh_iou_matrix(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """IoU ``float64 [N, K]`` of boxes ``wh [N, 2]`` and anchors ``[K, 2]`` at a shared centre:
+    :func:`darkyolo.boxes.wh_iou` (the one implementation) on every pair."""
+    import torch
+
+    from darkyolo.boxes import wh_iou
+
+    boxes = torch.as_tensor(np.asarray(wh, dtype=np.float64))
+    centres = torch.as_tensor(np.asarray(anchors, dtype=np.float64))
+    return wh_iou(boxes[:, None, :], centres[None, :, :]).numpy()
 
 
 def _closest_two(
@@ -125,13 +126,13 @@ def mean_iou(wh: np.ndarray, anchors: np.ndarray) -> float:
 def _kmeans_pp(wh: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ start: each next centre drawn with probability proportional to (1 - IoU)^2."""
     centres = [wh[rng.integers(len(wh))]]
-    distance = 1.0 - iou_wh(wh, np.array(centres))[:, 0]
+    distance = 1.0 - wh_iou_matrix(wh, np.array(centres))[:, 0]
     for _ in range(1, k):
         weight = distance**2
         total = weight.sum()
         index = rng.choice(len(wh), p=weight / total) if total > 0 else rng.integers(len(wh))
         centres.append(wh[index])
-        distance = np.minimum(distance, 1.0 - iou_wh(wh, wh[index][None])[:, 0])
+        distance = np.minimum(distance, 1.0 - wh_iou_matrix(wh, wh[index][None])[:, 0])
     return np.array(centres)
 
 
@@ -320,7 +321,7 @@ def class_anchor_iou(
 
     ``wh [N, 2]`` and ``anchors [K, 2]`` in the same units; ``labels [N]`` in ``0..C-1``.
     """
-    iou = iou_wh(wh, anchors)
+    iou = wh_iou_matrix(wh, anchors)
     table = np.full((num_classes, len(anchors)), np.nan)
     for c in range(num_classes):
         rows = iou[labels == c]
@@ -332,7 +333,7 @@ def class_anchor_iou(
 def anchor_owners(wh: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """``int64 [K]``: for each anchor, the class whose boxes pick it as their best anchor most
     often (-1 if no box picks it)."""
-    best = iou_wh(wh, anchors).argmax(axis=1)
+    best = wh_iou_matrix(wh, anchors).argmax(axis=1)
     owners = np.full(len(anchors), -1, dtype=np.int64)
     for k in range(len(anchors)):
         picked = labels[best == k]

@@ -2,7 +2,7 @@
 
 Inside the code boxes are ``xyxy`` in absolute pixels of the image they belong to; labels and head
 outputs are ``(cx, cy, w, h)`` normalised to 0..1 of that image and are converted at the edges with
-:func:`normalized_cxcywh_to_xyxy`.
+:func:`normalised_cxcywh_to_xyxy`.
 
 torchvision covers the rest and is used directly: ``torchvision.ops.box_iou`` (pairwise ``[N, M]``),
 ``generalized_box_iou(_loss)``, ``complete_box_iou(_loss)``, ``box_convert``. What is here:
@@ -21,13 +21,13 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_convert
 
-__all__ = ["box_iou_aligned", "box_iou_batched", "normalized_cxcywh_to_xyxy", "wh_iou"]
+__all__ = ["box_iou_aligned", "box_iou_batched", "normalised_cxcywh_to_xyxy", "wh_iou"]
 
 # Keeps 0/0 finite for empty boxes; far below any real union (a 1e-3 box has area 1e-6 normalised).
 _TINY = 1e-12
 
 
-def normalized_cxcywh_to_xyxy(boxes: Tensor, image_hw: tuple[int, int]) -> Tensor:
+def normalised_cxcywh_to_xyxy(boxes: Tensor, image_hw: tuple[int, int]) -> Tensor:
     """``(cx, cy, w, h)`` in 0..1 of an image of ``image_hw = (height, width)`` -> ``xyxy`` pixels.
 
     ``boxes: Tensor[..., 4]`` -> ``Tensor[..., 4]`` (same dtype and device).

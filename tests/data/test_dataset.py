@@ -18,7 +18,7 @@ from darkyolo.data.dataset import (
 )
 from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.data.records import ImageRecord
-from darkyolo.data.transforms import AugmentConfig
+from darkyolo.data.transforms import AugmentOptions
 from darkyolo.errors import DataError
 
 BCCD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bccd"
@@ -40,7 +40,7 @@ def records() -> list[ImageRecord]:
 
 
 def test_samples_are_uint8_with_normalised_targets(records):
-    dataset = DetectionDataset(records, 96, AugmentConfig(), seed=1, num_classes=3)
+    dataset = DetectionDataset(records, 96, AugmentOptions(), seed=1, num_classes=3)
     image, targets, index = dataset[(2, 128, 0)]
     assert image.shape == (3, 128, 128) and image.dtype == torch.uint8
     assert index == 2 and targets.ndim == 2 and targets.shape[1] == 5
@@ -52,7 +52,7 @@ def test_samples_are_uint8_with_normalised_targets(records):
 
 
 def test_same_key_same_sample_other_epoch_other_sample(records):
-    dataset = DetectionDataset(records, 96, AugmentConfig(), seed=7)
+    dataset = DetectionDataset(records, 96, AugmentOptions(), seed=7)
     a, ta, _ = dataset[(1, 96, 3)]
     b, tb, _ = dataset[(1, 96, 3)]
     c, _, _ = dataset[(1, 96, 4)]
@@ -61,9 +61,9 @@ def test_same_key_same_sample_other_epoch_other_sample(records):
 
 
 def test_mosaic_only_before_mosaic_epochs(records):
-    config = AugmentConfig(mosaic=1.0)
+    config = AugmentOptions(mosaic=1.0)
     mixed = DetectionDataset(records, 96, config, seed=7, mosaic_epochs=2)
-    plain = DetectionDataset(records, 96, AugmentConfig(), seed=7)
+    plain = DetectionDataset(records, 96, AugmentOptions(), seed=7)
     early, _, _ = mixed[(1, 96, 1)]
     late, late_targets, _ = mixed[(1, 96, 2)]
     reference, reference_targets, _ = plain[(1, 96, 2)]
@@ -84,13 +84,13 @@ def test_no_augmentation_is_the_letterbox(records):
 
 
 def test_cache_gives_the_same_samples(records):
-    plain = DetectionDataset(records, 64, AugmentConfig(), seed=3)
-    cached = DetectionDataset(records, 64, AugmentConfig(), seed=3, cache=True)
+    plain = DetectionDataset(records, 64, AugmentOptions(), seed=3)
+    cached = DetectionDataset(records, 64, AugmentOptions(), seed=3, cache=True)
     assert cached.source.cached_bytes == sum(r.width * r.height * 3 for r in records)
     for key in [(0, 64, 0), (5, 96, 2)]:
         for x, y in zip(plain[key][:2], cached[key][:2]):
             assert torch.equal(x, y)
-    shrunk = DetectionDataset(records, 64, AugmentConfig(), seed=3, cache=True, cache_side=320)
+    shrunk = DetectionDataset(records, 64, AugmentOptions(), seed=3, cache=True, cache_side=320)
     image, targets, _ = shrunk[(0, 64, 0)]
     reference = plain[(0, 64, 0)]
     assert torch.allclose(targets, reference[1], atol=1e-4)  # boxes rescaled with the picture
@@ -107,7 +107,7 @@ def test_collate_numbers_the_images(records):
 
 
 def test_workers_do_not_change_the_batches(records):
-    dataset = DetectionDataset(records, 64, AugmentConfig(), seed=2)
+    dataset = DetectionDataset(records, 64, AugmentOptions(), seed=2)
 
     def batches(workers: int) -> list:
         sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=2)
@@ -124,7 +124,7 @@ def test_a_damaged_picture_raises_naming_the_file(records, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     record = ImageRecord(bad, 640, 480)
-    dataset = DetectionDataset([record], 64, AugmentConfig())
+    dataset = DetectionDataset([record], 64, AugmentOptions())
     with pytest.raises(DataError, match=r"broken\.jpg"):
         dataset[0]
     with pytest.raises(DataError, match=r"broken\.jpg"):

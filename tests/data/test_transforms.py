@@ -8,7 +8,7 @@ import pytest
 
 from darkyolo.data.letterbox import letterbox_params
 from darkyolo.data.transforms import (
-    AugmentConfig,
+    AugmentOptions,
     augment,
     clip_and_filter,
     hsv_distort,
@@ -44,7 +44,7 @@ def bright_extent(image: np.ndarray) -> tuple[float, float, float, float]:
 def test_boxes_follow_the_pixels(geometry, seed):
     box = (100, 60, 180, 150)
     image = picture_with_box(box)
-    config = AugmentConfig(geometry=geometry, jitter=0.3, scale=(0.7, 1.3), hue=0, saturation=1, exposure=1)  # fmt: skip
+    config = AugmentOptions(geometry=geometry, jitter=0.3, scale=(0.7, 1.3), hue=0, saturation=1, exposure=1)  # fmt: skip
     rng = np.random.default_rng(seed)
     out, boxes, labels = augment(image, np.array([box], np.float32), np.array([1]), (96, 128), config, rng)  # fmt: skip
     assert out.shape == (96, 128, 3) and out.dtype == np.uint8
@@ -131,10 +131,10 @@ def test_augment_is_deterministic_for_a_seed():
     rng_image = np.random.default_rng(5).integers(0, 256, (60, 90, 3), dtype=np.uint8)
     boxes = np.array([[10, 10, 50, 40]], np.float32)
     a = augment(
-        rng_image, boxes, np.array([0]), (64, 64), AugmentConfig(), np.random.default_rng(3)
+        rng_image, boxes, np.array([0]), (64, 64), AugmentOptions(), np.random.default_rng(3)
     )
     b = augment(
-        rng_image, boxes, np.array([0]), (64, 64), AugmentConfig(), np.random.default_rng(3)
+        rng_image, boxes, np.array([0]), (64, 64), AugmentOptions(), np.random.default_rng(3)
     )
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
@@ -161,7 +161,7 @@ def test_mosaic_boxes_land_on_their_own_pictures_pixels(seed):
     for number, level in enumerate(levels):
         h, w = (120 + 20 * number, 160 - 10 * number)
         pictures.append((np.full((h, w, 3), level, np.uint8), np.array([[0, 0, w, h]], np.float32), np.array([number])))  # fmt: skip
-    config = AugmentConfig(scale=(0.6, 1.4), hue=0, saturation=1, exposure=1, mosaic=1.0, min_visible=0)  # fmt: skip
+    config = AugmentOptions(scale=(0.6, 1.4), hue=0, saturation=1, exposure=1, mosaic=1.0, min_visible=0)  # fmt: skip
     out, boxes, labels = mosaic(pictures, (128, 128), config, np.random.default_rng(seed))
     assert out.shape == (128, 128, 3) and out.dtype == np.uint8
     assert labels.tolist() == [0, 1, 2, 3]  # every tile shows part of its picture
@@ -175,7 +175,7 @@ def test_mosaic_keeps_every_box_when_pictures_fit_their_tiles():
     """Tiny pictures (zoom 0.1 of the input) always fit their tile whole: no box is lost."""
     image = picture_with_box((10, 10, 30, 30), (64, 64))
     box = np.array([[10, 10, 30, 30]], np.float32)
-    config = AugmentConfig(scale=(0.1, 0.1), hue=0, saturation=1, exposure=1, mosaic=1.0)
+    config = AugmentOptions(scale=(0.1, 0.1), hue=0, saturation=1, exposure=1, mosaic=1.0)
     pictures = [(image, box, np.array([n])) for n in range(4)]
     _, boxes, labels = mosaic(pictures, (256, 256), config, np.random.default_rng(0))
     assert labels.tolist() == [0, 1, 2, 3]
@@ -184,6 +184,6 @@ def test_mosaic_keeps_every_box_when_pictures_fit_their_tiles():
 
 def test_mosaic_needs_four_pictures_and_a_valid_probability():
     with pytest.raises(ValueError, match="4 pictures"):
-        mosaic([], (64, 64), AugmentConfig(), np.random.default_rng(0))
+        mosaic([], (64, 64), AugmentOptions(), np.random.default_rng(0))
     with pytest.raises(ValueError, match="mosaic probability"):
-        AugmentConfig(mosaic=1.5)
+        AugmentOptions(mosaic=1.5)

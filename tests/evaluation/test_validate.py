@@ -6,7 +6,7 @@ import torch
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.data.dataset import load_split
-from darkyolo.evaluation.validate import ValSettings, evaluate, recalibrate_batch_norm
+from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
 from darkyolo.models.darknet import Darknet
 
 
@@ -36,7 +36,7 @@ def test_recalibration_averages_batch_statistics(make_cfg):
 def test_evaluate_scores_a_model_on_records(bccd_small, make_cfg):
     records, _ = load_split(bccd_small, "val")
     model = Darknet(parse_cfg(make_cfg())).randomize_(1)
-    result = evaluate(model, records, ["Platelets", "RBC", "WBC"], ValSettings(img_size=64, batch_size=3))  # fmt: skip
+    result = evaluate(model, records, ["Platelets", "RBC", "WBC"], ValOptions(img_size=64, batch_size=3))  # fmt: skip
     assert result.num_images == len(records) == 4
     assert 0 <= result.map <= result.map50 <= 1
     assert int(result.instances_per_class.sum()) == sum(len(r) for r in records)

@@ -221,11 +221,11 @@ def test_train_adapts_the_cfg_classes_to_the_data_and_says_so(files):
 
 def test_a_bad_option_value_is_an_option_error_in_one_line(files):
     """``--jitter 1.2`` used to print "unexpected ValueError"; option errors are OptionError."""
-    from darkyolo.data.transforms import AugmentConfig
+    from darkyolo.data.transforms import AugmentOptions
     from darkyolo.errors import DarkyoloError, OptionError
 
     with pytest.raises(OptionError) as error:
-        AugmentConfig(jitter=1.2)
+        AugmentOptions(jitter=1.2)
     assert isinstance(error.value, DarkyoloError) and isinstance(error.value, ValueError)
     status, stderr, _ = run_cli(
         ["train", "--model", str(files["cfg2"]), "--data", str(files["data"]), "--epochs", "1",

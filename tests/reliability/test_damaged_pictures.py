@@ -20,7 +20,8 @@ from darkyolo.data.dataset import load_split
 from darkyolo.data.description import load_dataset
 from darkyolo.errors import DataError, user_message
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.trainer import Trainer, TrainingError, TrainOptions
+from darkyolo.training.plan import TrainOptions
+from darkyolo.training.trainer import Trainer, TrainingError
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -16,7 +16,8 @@ from darkyolo.losses import build_loss
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.trainer import Trainer, TrainingError, TrainOptions
+from darkyolo.training.plan import TrainOptions
+from darkyolo.training.trainer import Trainer, TrainingError
 
 
 def options(tmp_path, data, cfg, **changes) -> TrainOptions:
@@ -199,9 +200,11 @@ def test_a_run_writes_logs_plots_and_weights(tmp_path, bccd_small, tiny_cfg_file
 
 
 def test_bad_options_are_explained(tmp_path, bccd_small, tiny_cfg_file):
-    with pytest.raises(TrainingError, match="split evenly"):
+    from darkyolo.errors import OptionError
+
+    with pytest.raises(OptionError, match="split evenly"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, batch=6, subdivisions=4), log=quiet).setup()  # fmt: skip
-    with pytest.raises(TrainingError, match="multiple of 32"):
+    with pytest.raises(OptionError, match="multiple of 32"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, img_size=70), log=quiet).setup()
     with pytest.raises(TrainingError, match="fp16 needs a CUDA"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="fp16"), log=quiet).setup()

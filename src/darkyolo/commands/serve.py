@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     from darkyolo.inference.predictor import Detector
     from darkyolo.serve.app import create_app
-    from darkyolo.serve.settings import ServeSettings
+    from darkyolo.serve.settings import ServeOptions
 
     key = None
     if args.api_key_file is not None:
         key = args.api_key_file.read_text(encoding="utf-8").strip()
         if not key:
             raise DarkyoloError(f"{args.api_key_file}: the API key file is empty")
-    settings = ServeSettings(
+    settings = ServeOptions(
         host=args.host,
         port=args.port,
         max_batch=args.max_batch,

@@ -20,7 +20,8 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.training.trainer import AMP_MODES, LR_POLICIES, OPTIMIZERS
+    from darkyolo.training.plan import AMP_MODES, LR_POLICIES
+    from darkyolo.training.schedule import OPTIMIZERS
 
     g = parser.add_argument_group("model and data")
     g.add_argument("--model", default="yolov3-tiny", help="bundled cfg name or .cfg path")
@@ -100,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):  # -> TrainOptions
-    from darkyolo.training.trainer import TrainOptions
+    from darkyolo.training.plan import TrainOptions
 
     keys = {f for f in TrainOptions.__dataclass_fields__}
     values = {k: v for k, v in vars(args).items() if k in keys and v is not None}

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.device import resolve_device
     from darkyolo.errors import DataError
     from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
-    from darkyolo.evaluation.validate import ValSettings, evaluate
+    from darkyolo.evaluation.validate import ValOptions, evaluate
     from darkyolo.inference.outputs import new_run_dir
     from darkyolo.models.zoo import resolve_model
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = model.to(device)
     amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
-    settings = ValSettings(
+    settings = ValOptions(
         img_size=args.img_size or model.input_size[1],
         batch_size=args.batch,
         conf=args.conf,

@@ -36,7 +36,7 @@ from darkyolo.data.images import read_image
 from darkyolo.data.records import ImageRecord, Problem
 from darkyolo.data.scan import ScanReport, cache_for, read_scanned
 from darkyolo.data.transforms import (
-    AugmentConfig,
+    AugmentOptions,
     augment,
     letterbox_eval,
     letterbox_uint8,
@@ -175,7 +175,7 @@ class DetectionDataset(Dataset):
     Args:
         records: the images and their boxes.
         img_size: input side used when a key carries no size.
-        augment: an :class:`AugmentConfig`, or ``None`` for a plain letterbox.
+        augment: an :class:`AugmentOptions`, or ``None`` for a plain letterbox.
         seed: base of every sample's random numbers.
         cache: decode every picture once and keep it in RAM (``uint8``).
         cache_side: longest side kept in the cache (default: the picture's own size).
@@ -193,7 +193,7 @@ class DetectionDataset(Dataset):
         self,
         records: Sequence[ImageRecord],
         img_size: int,
-        augment: AugmentConfig | None = None,
+        augment: AugmentOptions | None = None,
         seed: int = 0,
         cache: bool = False,
         cache_side: int | None = None,

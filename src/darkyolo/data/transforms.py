@@ -43,7 +43,7 @@ FILL = 127
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentOptions:
     """What the training transform does (see the module docstring).
 
     Attributes:
@@ -228,7 +228,7 @@ def augment(
     boxes: np.ndarray,
     labels: np.ndarray,
     out_hw: tuple[int, int],
-    config: AugmentConfig,
+    config: AugmentOptions,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training sample: geometry + flip + HSV.
@@ -254,7 +254,7 @@ def augment(
     return _colour(pixels, config, rng), moved, labels
 
 
-def _colour(pixels: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def _colour(pixels: np.ndarray, config: AugmentOptions, rng: np.random.Generator) -> np.ndarray:
     dhue = rng.uniform(-config.hue, config.hue) if config.hue > 0 else 0.0
     dsat = rand_scale(rng, config.saturation)
     dexp = rand_scale(rng, config.exposure)
@@ -264,7 +264,7 @@ def _colour(pixels: np.ndarray, config: AugmentConfig, rng: np.random.Generator)
 def mosaic(
     pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     out_hw: tuple[int, int],
-    config: AugmentConfig,
+    config: AugmentOptions,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Four pictures in the four tiles of one canvas (see the module docstring), then HSV.

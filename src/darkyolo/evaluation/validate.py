@@ -22,7 +22,7 @@ from darkyolo.postprocess import postprocess, scale_to_original
 
 
 @dataclass(frozen=True)
-class ValSettings:
+class ValOptions:
     """How predictions are made and scored.
 
     ``conf`` 0.001 keeps the low-score tail that AP integrates over; ``iou`` 0.6 is the NMS IoU
@@ -44,7 +44,7 @@ def evaluate(
     model: nn.Module,
     records: Sequence[ImageRecord],
     class_names: Sequence[str],
-    settings: ValSettings = ValSettings(),
+    settings: ValOptions = ValOptions(),
     device: torch.device | str = "cpu",
     progress: bool = False,
     amp_dtype: torch.dtype | None = None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from darkyolo.boxes import box_iou_batched, normalized_cxcywh_to_xyxy, wh_iou
+from darkyolo.boxes import box_iou_batched, normalised_cxcywh_to_xyxy, wh_iou
 from darkyolo.errors import DataError
 
 __all__ = [
@@ -225,8 +225,8 @@ def best_truth_iou(
     IoU is 0 (index 0) where an image has no truth, as Darknet's ``best_iou`` starts at 0.
     """
     batch = pred.shape[0]
-    pred_xyxy = normalized_cxcywh_to_xyxy(pred.reshape(batch, -1, 4), input_hw)
-    truth_xyxy = normalized_cxcywh_to_xyxy(truths.boxes.to(pred.dtype), input_hw)
+    pred_xyxy = normalised_cxcywh_to_xyxy(pred.reshape(batch, -1, 4), input_hw)
+    truth_xyxy = normalised_cxcywh_to_xyxy(truths.boxes.to(pred.dtype), input_hw)
     iou = box_iou_batched(pred_xyxy, truth_xyxy)  # [B, N, M]
     iou = iou.masked_fill(~truths.valid.unsqueeze(1), 0.0)
     best, index = iou.max(dim=-1)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from darkyolo.boxes import box_iou_aligned, normalized_cxcywh_to_xyxy
+from darkyolo.boxes import box_iou_aligned, normalised_cxcywh_to_xyxy
 from darkyolo.losses.assign import (
     TruthBatch,
     Writers,
@@ -132,8 +132,8 @@ class RegionLoss:
                     z[:, 0:4], writers.col, writers.row, anchors[writers.anchor], (height, width)
                 )
                 target_obj = box_iou_aligned(
-                    normalized_cxcywh_to_xyxy(current, input_hw),
-                    normalized_cxcywh_to_xyxy(writers.boxes, input_hw),
+                    normalised_cxcywh_to_xyxy(current, input_hw),
+                    normalised_cxcywh_to_xyxy(writers.boxes, input_hw),
                 )
         else:
             target_obj = torch.ones_like(weight)

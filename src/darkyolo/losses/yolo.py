@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
 
-from darkyolo.boxes import box_iou_aligned, normalized_cxcywh_to_xyxy, wh_iou
+from darkyolo.boxes import box_iou_aligned, normalised_cxcywh_to_xyxy, wh_iou
 from darkyolo.losses.assign import (
     TruthBatch,
     Writers,
@@ -138,7 +138,7 @@ class YoloLoss:
         z = p[writers.batch, writers.anchor, :, writers.row, writers.col]  # [R, 5+C]
 
         scale = spec.iou_normalizer * weight
-        truth_xyxy = normalized_cxcywh_to_xyxy(writers.boxes, input_hw)
+        truth_xyxy = normalised_cxcywh_to_xyxy(writers.boxes, input_hw)
 
         def decode_rows() -> Tensor:  # [R, 4] normalised cx, cy, w, h of the written slots
             return decode_cells(
@@ -162,14 +162,14 @@ class YoloLoss:
             box = (scale * size * (alpha * bce_xy + l2_wh)).sum()
         else:
             per_row = _IOU_LOSSES[spec.iou_loss](
-                normalized_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
+                normalised_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
             )
             box = (scale * per_row).sum()
 
         if spec.rescore:  # BCE(z, IoU of the current box with its truth), as [region] rescore
             with torch.no_grad():
                 iou = box_iou_aligned(
-                    normalized_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
+                    normalised_cxcywh_to_xyxy(decode_rows(), input_hw), truth_xyxy
                 )
             target_obj = iou.clamp(min=0.0).to(dtype)
             per_row_obj = F.binary_cross_entropy_with_logits(z[:, 4], target_obj, reduction="none")

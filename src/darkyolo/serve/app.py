@@ -40,7 +40,7 @@ from darkyolo.serve.requests import (
     picture_bytes,
     read_body,
 )
-from darkyolo.serve.settings import ServeSettings
+from darkyolo.serve.settings import ServeOptions
 
 log = logging.getLogger("darkyolo.serve")
 
@@ -78,7 +78,7 @@ class _Metrics:
         )
 
 
-def create_app(detector: Detector, settings: ServeSettings, *, backend_name: str = "") -> Any:
+def create_app(detector: Detector, settings: ServeOptions, *, backend_name: str = "") -> Any:
     """The ASGI application serving ``detector``."""
     metrics = _Metrics()
     defaults = DetectOptions(

@@ -12,7 +12,7 @@ MAX_BODY_BYTES = 20 * 2**20
 
 
 @dataclass(frozen=True)
-class ServeSettings:
+class ServeOptions:
     """How the service runs.
 
     ``max_batch`` pictures share one network call, waiting at most ``max_wait_ms`` for the batch

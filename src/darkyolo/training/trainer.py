@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,20 +39,17 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from darkyolo.darknet.cfg import NetworkConfig, read_cfg_text, resolve_cfg_path
 from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
 from darkyolo.data.description import load_dataset
-from darkyolo.data.multiscale import MultiScaleBatchSampler, multiscale_sizes
+from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.data.scan import check_image
-from darkyolo.data.transforms import AugmentConfig
 from darkyolo.device import resolve_device
-from darkyolo.errors import DataError, OptionError, TrainingError, user_message
+from darkyolo.errors import DataError, TrainingError, user_message
 from darkyolo.evaluation.evaluator import EvalResult, format_table, write_metrics_json
-from darkyolo.evaluation.validate import ValSettings, evaluate, recalibrate_batch_norm
+from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
-from darkyolo.models.zoo import trained_model
 from darkyolo.training.checkpoint import (
     atomic_save,
     load_checkpoint,
@@ -60,121 +57,22 @@ from darkyolo.training.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from darkyolo.training.plan import (
+    AMP_MODES,
+    TrainOptions,
+    plan_training,
+)
 from darkyolo.training.schedule import (
-    OPTIMIZERS,
-    LRSchedule,
     ModelEMA,
     make_optimizer,
     parameter_groups,
 )
 from darkyolo.training.transfer import (
     DEFAULT_OBJ_PRIOR,
-    build_for_data,
     freeze_layers,
     init_from_scratch,
     load_pretrained,
 )
-
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
-
-
-@dataclass
-class TrainOptions:
-    """Everything a training run is given; ``None`` means "from the cfg" (or the noted default).
-
-    Batch: ``batch`` images per optimiser update across all processes, ``subdivisions``
-    micro-batches per update and process (cfg ``batch``/``subdivisions`` by default).
-    Length: ``epochs``, or ``max_batches`` updates (Darknet's schedule from ``[net]``); with
-    neither, 100 epochs. Learning rate: ``lr`` (cfg ``learning_rate``), ``lr_policy``: ``auto`` is
-    ``cfg`` with ``max_batches`` and ``steps`` (x0.1 at 80% and 90%) with epochs; ``burn_in``
-    updates (cfg's with ``max_batches``, else ``warmup_epochs`` epochs), ``power`` from the cfg.
-    ``bn_momentum`` (0.03) replaces Darknet's 0.01 for the batch-norm running statistics: with
-    0.01 they trail the weights for hundreds of updates, which spoils validation in short runs.
-    ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
-    of the weights before each validation and save (0: keep the running averages).
-    Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
-    zoom range, ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
-    mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
-    ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
-    updates do not depend on the loss's scale, which suits short runs from scratch).
-    """
-
-    model: str = "yolov3-tiny"
-    data: str = ""
-    weights: str | None = None
-    freeze: int = 0
-    epochs: int | None = None
-    max_batches: int | None = None
-    batch: int | None = None
-    subdivisions: int | None = None
-    img_size: int | None = None
-    multi_scale: bool | None = None
-    scale_interval: int = 10
-    workers: int = 2
-    device: str = "auto"
-    cache: bool = False
-    seed: int = 0
-    project: str = "runs/train"
-    name: str = "exp"
-    exist_ok: bool = False
-    resume: str | None = None
-    patience: int = 0
-    eval_interval: int = 1
-    lr: float | None = None
-    lr_policy: str = "auto"
-    lr_final: float = 0.01
-    burn_in: int | None = None
-    warmup_epochs: float = 3.0
-    momentum: float | None = None
-    decay: float | None = None
-    optimizer: str = "sgd"
-    ema: bool = True
-    ema_decay: float = 0.9999
-    ema_tau: float = 2000.0
-    amp: str = "auto"
-    channels_last: bool = True
-    compile: bool = False
-    nan: str = "stop"
-    max_nan_skips: int = 10
-    sync_bn: bool = False
-    bn_momentum: float | None = 0.03
-    bn_recalib: int = 64
-    init: str = "darknet"
-    obj_prior: float | None = None
-    augment: bool = True
-    geometry: str = "jitter"
-    jitter: float | None = None
-    scale: tuple[float, float] = (1.0, 1.0)
-    flip: float = 0.5
-    mosaic: float = 0.0
-    close_mosaic: int = 0
-    hue: float | None = None
-    saturation: float | None = None
-    exposure: float | None = None
-    bad_images: str = "exclude"
-    val_conf: float = 0.001
-    val_iou: float = 0.6
-    val_batch: int = 8
-    save_period: int = 0
-    log_interval: int = 10
-    threads: int | None = None
-    clip_grad: float = 0.0
-    progress: bool = True
-    plots: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["scale"] = list(self.scale)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainOptions:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "scale" in values:
-            values["scale"] = tuple(values["scale"])
-        return cls(**values)
 
 
 @dataclass
@@ -247,27 +145,6 @@ def _amp(option: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
             raise TrainingError("--amp fp16 needs a CUDA device (use bf16 on the CPU)")
         return torch.float16, True
     return torch.bfloat16, False
-
-
-def _refuse_unimplemented(config: NetworkConfig) -> None:
-    """Keys the cfg reader knows but detection training does not do: refused by name, never
-    silently ignored. Darknet rotates only classifier pictures (``angle``); ``[region]
-    absolute=1`` changes its box delta in a way darkyolo's region loss does not implement."""
-    from darkyolo.darknet.cfg import RegionSpec
-    from darkyolo.errors import ConfigError
-
-    if config.net.angle:
-        raise ConfigError(
-            f"angle={config.net.angle:g}: rotation is a classifier augmentation in Darknet and "
-            "darkyolo's detection training has none; set angle=0",
-            config.source, config.net.line, "angle",
-        )  # fmt: skip
-    for spec in config.layers:
-        if isinstance(spec, RegionSpec) and spec.absolute:
-            raise ConfigError(
-                "absolute=1 is not implemented by darkyolo's region loss; remove it or set 0",
-                config.source, spec.line, "absolute",
-            )  # fmt: skip
 
 
 def fitness(metrics: dict[str, float]) -> float:
@@ -379,38 +256,43 @@ class Trainer:
         return state
 
     def setup(self) -> None:
-        """Build data, model, optimiser and run folder (``fit`` calls it)."""
+        """Resolve the plan (:func:`~darkyolo.training.plan.plan_training`), then build data,
+        model, loaders, optimiser and run folder from it alone (``fit`` calls it)."""
         resume = self._resume_state()
-        if resume is not None:  # the run continues with its own options
-            stored = TrainOptions.from_dict(resume["options"])
-            overrides = {"resume": self.options.resume, "workers": self.options.workers,
-                         "device": self.options.device, "progress": self.options.progress}  # fmt: skip
-            if self.options.epochs is not None and stored.epochs is not None:
-                overrides["epochs"] = max(self.options.epochs, stored.epochs)
-            for key, value in overrides.items():
-                setattr(stored, key, value)
-            self.options = stored
+        self.ctx = _init_distributed(self.options.device)
+        plan = plan_training(self.options, resume=resume, world_size=self.ctx.world_size)
+        self.plan, self.options = plan, plan.options
+        if plan.ignored:
+            self.log(
+                f"--resume: the run keeps its own settings; ignoring {', '.join(plan.ignored)}"
+            )
         opt = self.options
-        self.ctx = _init_distributed(opt.device)
         self.device = _device(opt.device, self.ctx)
         if opt.threads:
             torch.set_num_threads(opt.threads)
         torch.manual_seed(opt.seed + self.ctx.rank)
         self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
-        if opt.nan not in ("stop", "skip"):
-            raise TrainingError(f"--nan must be stop or skip, got {opt.nan!r}")
-        if opt.optimizer not in OPTIMIZERS:
-            raise TrainingError(f"--optimizer must be one of {OPTIMIZERS}, got {opt.optimizer!r}")
-        if not 0 <= opt.mosaic <= 1 or opt.close_mosaic < 0:
-            raise TrainingError(
-                f"--mosaic must lie in 0..1 and --close-mosaic be >= 0, got {opt.mosaic}, "
-                f"{opt.close_mosaic}"
-            )
+        self.names, self.config, self.cfg_text = list(plan.names), plan.config, plan.cfg_text
+        self._load_data()
+        for note in plan.notes:
+            self.log(note)
+        model = self._build_model(fresh=resume is None)
+        self._build_loader()
+        self.epochs, self.total_updates, self.schedule, notes = plan.schedule(
+            self.updates_per_epoch
+        )
+        for note in notes:
+            self.log(note)
+        self.dataset.mosaic_epochs = max(0, self.epochs - opt.close_mosaic)
+        self._build_optimization(model, use_scaler)
+        self._open_run(resume)
+        self.ready = True
+        self.log(self._summary())
 
-        # data
-        self.spec = load_dataset(opt.data)
-        self.names = list(self.spec.names)
-        policy = opt.bad_images
+    def _load_data(self) -> None:
+        """The plan's splits, every picture scanned first (``--bad-images``)."""
+        self.spec = load_dataset(self.plan.data)
+        policy = self.options.bad_images
         self.train_records, train_report = load_split(self.spec, "train", bad_images=policy)
         self.val_records, val_report = (
             load_split(self.spec, "val", bad_images=policy) if self.spec.val else ([], None)
@@ -423,42 +305,15 @@ class Trainer:
         if not self.train_records:
             raise TrainingError(f"{self.spec.path}: the train split has no usable images")
 
-        # model
-        pretrained: str | None = None
-        if resume is not None:
-            cfg_text = resume["cfg"]
-            source = f"{resume['_path']}:cfg"
-        else:
-            trained = trained_model(opt.model)
-            pretrained = opt.weights
-            if trained is not None:  # a trained model: its cfg, and its weights to start from
-                cfg_path, trained_weights, _ = trained.files()
-                pretrained = pretrained or str(trained_weights)
-            else:
-                cfg_path = resolve_cfg_path(opt.model)
-            cfg_text, cfg_path = read_cfg_text(cfg_path)
-            source = str(cfg_path)
-        config, original, self.cfg_text = build_for_data(cfg_text, len(self.names), source)
-        _refuse_unimplemented(config)
-        if config is not original:
-            self.log(
-                f"cfg {source}: heads adapted from {original.num_classes} to "
-                f"{config.num_classes} classes (the data's)"
-            )
-        self.config: NetworkConfig = config
-        net = config.net
-        model = Darknet(config)
-        if opt.init not in ("darknet", "torch"):
-            raise TrainingError(f"--init must be darknet or torch, got {opt.init!r}")
-        if opt.init == "torch" and opt.obj_prior is not None and resume is None:
-            raise OptionError(
-                "--obj-prior belongs to --init darknet (PyTorch's initialisation sets no prior)"
-            )
-        if opt.init == "darknet" and resume is None:
+    def _build_model(self, fresh: bool) -> Darknet:
+        """The network for the plan's cfg: initialised, pretrained weights, BN momentum, frozen."""
+        opt, plan = self.options, self.plan
+        model = Darknet(self.config)
+        if opt.init == "darknet" and fresh:
             prior = opt.obj_prior if opt.obj_prior is not None else DEFAULT_OBJ_PRIOR
             init_from_scratch(model, prior)
-        if resume is None and pretrained:
-            for line in load_pretrained(model, pretrained, original).lines():
+        if fresh and plan.pretrained:
+            for line in load_pretrained(model, plan.pretrained, plan.config_given).lines():
                 self.log(line)
         if opt.bn_momentum is not None:  # Darknet's 0.01 lags far behind in short runs
             for module in model.modules():
@@ -466,50 +321,20 @@ class Trainer:
                     module.momentum = opt.bn_momentum
         self.frozen_bn = freeze_layers(model, opt.freeze) if opt.freeze else []
         if opt.freeze:
-            self.log(f"froze layers 0..{opt.freeze - 1} (their batch norm stays in eval mode)")
+            self.log(f"froze layers 0..{opt.freeze - 1} (their batch norm keeps its statistics)")
+        return model
 
-        # batch arithmetic
-        self.batch = opt.batch or net.batch
-        self.subdivisions = opt.subdivisions or (net.subdivisions if not opt.batch else 1)
-        share = self.batch // self.ctx.world_size
-        if self.batch % self.ctx.world_size or share % self.subdivisions:
-            raise TrainingError(
-                f"batch {self.batch} must split evenly over {self.ctx.world_size} processes x "
-                f"{self.subdivisions} subdivisions"
-            )
-        self.micro = share // self.subdivisions
-        self.images_per_update = share  # this process's share: DDP averages over processes
-
-        # input sizes and augmentation
-        last_head = config.heads[-1]
-        self.img_size = opt.img_size or net.width
-        if self.img_size % 32:
-            raise TrainingError(f"--img-size {self.img_size} is not a multiple of 32")
-        multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
-        self.sizes = multiscale_sizes(self.img_size) if multi else [self.img_size]
-        augment = None
-        if opt.augment:
-            augment = AugmentConfig(
-                geometry=opt.geometry,
-                jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
-                scale=tuple(opt.scale),
-                flip=opt.flip,
-                hue=opt.hue if opt.hue is not None else net.hue,
-                saturation=opt.saturation if opt.saturation is not None else net.saturation,
-                exposure=opt.exposure if opt.exposure is not None else net.exposure,
-                mosaic=opt.mosaic,
-            )
-        self.augment = augment
+    def _build_loader(self) -> None:
+        """Datasets, the multi-scale distributed sampler and the loader, from the plan."""
+        opt, plan = self.options, self.plan
+        self.batch, self.subdivisions, self.micro = plan.batch, plan.subdivisions, plan.micro
+        self.images_per_update = plan.batch // plan.world_size  # DDP averages over processes
+        self.img_size, self.sizes, self.augment = plan.img_size, list(plan.sizes), plan.augment
         self.dataset = DetectionDataset(
-            self.train_records,
-            self.img_size,
-            augment,
-            seed=opt.seed,
-            cache=opt.cache,
-            cache_side=max(self.sizes) if opt.cache else None,
-            num_classes=len(self.names),
+            self.train_records, self.img_size, self.augment, seed=opt.seed, cache=opt.cache,
+            cache_side=max(self.sizes) if opt.cache else None, num_classes=len(self.names),
             skip_unreadable=opt.bad_images == "exclude",
-        )
+        )  # fmt: skip
         if opt.cache:
             self.log(
                 f"cached {len(self.dataset)} images: {self.dataset.source.cached_bytes / 2**20:.0f} MiB"
@@ -517,81 +342,27 @@ class Trainer:
         calib = np.random.default_rng(opt.seed).permutation(len(self.train_records))
         self.calib_dataset = DetectionDataset(
             [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
-            self.img_size,
-            None,
-            skip_unreadable=True,
-        )
+            self.img_size, None, skip_unreadable=True,
+        )  # fmt: skip
         self.sampler = DistributedSampler(
-            self.dataset,
-            num_replicas=self.ctx.world_size,
-            rank=self.ctx.rank,
-            shuffle=True,
-            seed=opt.seed,
-            drop_last=False,
-        )
+            self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True,
+            seed=opt.seed, drop_last=False,
+        )  # fmt: skip
         self.batch_sampler = MultiScaleBatchSampler(
-            self.sampler,
-            self.micro,
-            self.sizes,
-            interval=opt.scale_interval * self.subdivisions,
-            seed=opt.seed,
-        )
+            self.sampler, self.micro, self.sizes,
+            interval=opt.scale_interval * self.subdivisions, seed=opt.seed,
+        )  # fmt: skip
         self.loader = DataLoader(
-            self.dataset,
-            batch_sampler=self.batch_sampler,
-            num_workers=opt.workers,
-            collate_fn=collate_detection,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=opt.workers > 0,
-            prefetch_factor=4 if opt.workers > 0 else None,
-        )
+            self.dataset, batch_sampler=self.batch_sampler, num_workers=opt.workers,
+            collate_fn=collate_detection, pin_memory=self.device.type == "cuda",
+            persistent_workers=opt.workers > 0, prefetch_factor=4 if opt.workers > 0 else None,
+        )  # fmt: skip
         self.micro_per_epoch = len(self.batch_sampler)
         self.updates_per_epoch = -(-self.micro_per_epoch // self.subdivisions)
 
-        # schedule
-        lr = opt.lr if opt.lr is not None else net.learning_rate
-        if opt.max_batches:
-            self.total_updates = opt.max_batches
-            self.epochs = -(-opt.max_batches // self.updates_per_epoch)
-        else:
-            self.epochs = opt.epochs or 100
-            self.total_updates = self.epochs * self.updates_per_epoch
-        policy = opt.lr_policy
-        if policy not in LR_POLICIES:
-            raise TrainingError(f"--lr-policy must be one of {LR_POLICIES}, got {policy!r}")
-        if policy == "auto":
-            policy = "cfg" if opt.max_batches else "steps"
-        if policy == "cfg":
-            base = LRSchedule.from_net(net, self.total_updates)
-            steps, scales = base.steps, base.scales
-            if steps and max(steps) > self.total_updates:
-                self.log(
-                    f"cfg steps {list(steps)} lie beyond the {self.total_updates} updates of this "
-                    "run: using x0.1 at 80% and 90% instead"
-                )
-                steps = (round(0.8 * self.total_updates), round(0.9 * self.total_updates))
-                scales = (0.1, 0.1)
-            burn = (
-                opt.burn_in
-                if opt.burn_in is not None
-                else min(net.burn_in, self.total_updates // 4)
-            )
-            self.schedule = LRSchedule(
-                lr, self.total_updates, burn, net.power, net.policy if net.policy in ("steps", "constant") else "constant",
-                tuple(steps), tuple(scales), opt.lr_final,
-            )  # fmt: skip
-        else:
-            burn = (
-                opt.burn_in
-                if opt.burn_in is not None
-                else round(opt.warmup_epochs * self.updates_per_epoch)
-            )
-            self.schedule = LRSchedule.for_epochs(
-                lr, self.total_updates, burn, net.power, policy, opt.lr_final
-            )
-        self.dataset.mosaic_epochs = max(0, self.epochs - opt.close_mosaic)
-
-        # device, formats, wrappers
+    def _build_optimization(self, model: Darknet, use_scaler: bool) -> None:
+        """Device and memory format, EMA, optimiser, AMP scaler, DDP and compile wrappers, loss."""
+        opt, plan = self.options, self.plan
         self.memory_format = torch.channels_last if opt.channels_last else torch.contiguous_format
         model = model.to(self.device, memory_format=self.memory_format)
         if opt.sync_bn and self.ctx.enabled:
@@ -602,9 +373,8 @@ class Trainer:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model  # the Darknet itself
         self.ema = ModelEMA(model, opt.ema_decay, opt.ema_tau) if opt.ema else None
-        momentum = opt.momentum if opt.momentum is not None else net.momentum
-        decay = opt.decay if opt.decay is not None else net.decay
-        self.optimizer = make_optimizer(opt.optimizer, parameter_groups(model, decay), lr, momentum)
+        groups = parameter_groups(model, plan.decay)
+        self.optimizer = make_optimizer(plan.optimizer, groups, plan.lr, plan.momentum)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         wrapped: nn.Module = model
         if self.ctx.enabled:
@@ -620,13 +390,11 @@ class Trainer:
             self.loss_builder = build_loss
         self.loss_fn = self.loss_builder(model)
 
-        # counters
-        self.epoch = 0
-        self.updates = 0
-        self.seen = 0
-        self.best_fitness = -math.inf
-        self.best_epoch = -1
-        self.nan_skips = 0
+    def _open_run(self, resume: dict[str, Any] | None) -> None:
+        """Counters (restored on resume) and the run folder with its cfg, options and plan."""
+        opt = self.options
+        self.epoch = self.updates = self.seen = self.nan_skips = 0
+        self.best_fitness, self.best_epoch = -math.inf, -1
         self.last_metrics: dict[str, float] = {}
         if resume is not None:
             self._restore(resume)
@@ -639,9 +407,8 @@ class Trainer:
         if self.ctx.is_main:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "model.cfg").write_text(self.cfg_text)
-            (self.run_dir / "options.json").write_text(json.dumps(self.options.to_dict(), indent=2))
-        self.ready = True
-        self.log(self._summary())
+            (self.run_dir / "options.json").write_text(json.dumps(opt.to_dict(), indent=2))
+            self.plan.write(self.run_dir / "plan.json")
 
     def _summary(self) -> str:
         s = self.schedule
@@ -841,7 +608,7 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.model
         if self.options.bn_recalib > 0:
             self.recalibrate(model)
-        settings = ValSettings(
+        settings = ValOptions(
             img_size=self.img_size,
             batch_size=self.options.val_batch,
             conf=self.options.val_conf,

@@ -1,0 +1,390 @@
+"""A training run's settings, resolved before anything is built.
+
+:func:`plan_training` takes the options (:class:`TrainOptions`, what the command line or a caller
+gives), the cfg and the data description, and returns one frozen, printable :class:`TrainPlan`:
+the cfg text adapted to the data's classes, the weights to start from, the batch arithmetic, the
+input sizes, the augmentation, the optimiser and the learning-rate policy. It builds no network
+and reads no picture; every "option, else the cfg's value" rule lives here, once. The trainer
+builds from the plan alone, and writes it to the run folder as ``plan.json``.
+
+The one quantity a plan cannot know is how many batches an epoch holds (pictures are scanned and
+some may be left out): :meth:`TrainPlan.schedule` turns that number into the run's length and its
+learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from darkyolo.darknet.cfg import NetworkConfig, parse_cfg, read_cfg_text, resolve_cfg_path
+from darkyolo.data.description import load_dataset
+from darkyolo.data.multiscale import multiscale_sizes
+from darkyolo.data.transforms import AugmentOptions
+from darkyolo.errors import OptionError
+from darkyolo.models.zoo import trained_model
+from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
+from darkyolo.training.transfer import build_for_data
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
+#: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
+RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run is given; ``None`` means "from the cfg" (or the noted default).
+
+    Batch: ``batch`` images per optimiser update across all processes, ``subdivisions``
+    micro-batches per update and process (cfg ``batch``/``subdivisions`` by default).
+    Length: ``epochs``, or ``max_batches`` updates (Darknet's schedule from ``[net]``); with
+    neither, 100 epochs. Learning rate: ``lr`` (cfg ``learning_rate``), ``lr_policy``: ``auto`` is
+    ``cfg`` with ``max_batches`` and ``steps`` (x0.1 at 80% and 90%) with epochs; ``burn_in``
+    updates (cfg's with ``max_batches``, else ``warmup_epochs`` epochs), ``power`` from the cfg.
+    ``bn_momentum`` (0.03) replaces Darknet's 0.01 for the batch-norm running statistics: with
+    0.01 they trail the weights for hundreds of updates, which spoils validation in short runs.
+    ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
+    of the weights before each validation and save (0: keep the running averages).
+    Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
+    zoom range, ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
+    mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
+    ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
+    updates do not depend on the loss's scale, which suits short runs from scratch).
+    """
+
+    model: str = "yolov3-tiny"
+    data: str = ""
+    weights: str | None = None
+    freeze: int = 0
+    epochs: int | None = None
+    max_batches: int | None = None
+    batch: int | None = None
+    subdivisions: int | None = None
+    img_size: int | None = None
+    multi_scale: bool | None = None
+    scale_interval: int = 10
+    workers: int = 2
+    device: str = "auto"
+    cache: bool = False
+    seed: int = 0
+    project: str = "runs/train"
+    name: str = "exp"
+    exist_ok: bool = False
+    resume: str | None = None
+    patience: int = 0
+    eval_interval: int = 1
+    lr: float | None = None
+    lr_policy: str = "auto"
+    lr_final: float = 0.01
+    burn_in: int | None = None
+    warmup_epochs: float = 3.0
+    momentum: float | None = None
+    decay: float | None = None
+    optimizer: str = "sgd"
+    ema: bool = True
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
+    amp: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    nan: str = "stop"
+    max_nan_skips: int = 10
+    sync_bn: bool = False
+    bn_momentum: float | None = 0.03
+    bn_recalib: int = 64
+    init: str = "darknet"
+    obj_prior: float | None = None
+    augment: bool = True
+    geometry: str = "jitter"
+    jitter: float | None = None
+    scale: tuple[float, float] = (1.0, 1.0)
+    flip: float = 0.5
+    mosaic: float = 0.0
+    close_mosaic: int = 0
+    hue: float | None = None
+    saturation: float | None = None
+    exposure: float | None = None
+    bad_images: str = "exclude"
+    val_conf: float = 0.001
+    val_iou: float = 0.6
+    val_batch: int = 8
+    save_period: int = 0
+    log_interval: int = 10
+    threads: int | None = None
+    clip_grad: float = 0.0
+    progress: bool = True
+    plots: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scale"] = list(self.scale)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "scale" in values:
+            values["scale"] = tuple(values["scale"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Everything a run is, resolved (see the module docstring).
+
+    ``options``: as given, or for a resume the run's own with :data:`RESUME_OVERRIDES` applied;
+    ``ignored``: flags a resume did not take. ``cfg_given`` is the cfg as written, ``cfg_text`` the
+    same adapted to the data's classes (``classes_from``: the cfg's own count when it was). ``batch`` images per update over
+    ``world_size`` processes, each doing ``subdivisions`` micro-batches of ``micro``. ``sizes``:
+    the input sides multi-scale training draws from (one: ``img_size``). ``notes``: lines worth
+    printing about decisions made.
+    """
+
+    options: TrainOptions
+    resumed_from: str | None
+    ignored: tuple[str, ...]
+    data: str
+    names: tuple[str, ...]
+    cfg_source: str
+    cfg_given: str
+    cfg_text: str
+    classes_from: int | None
+    pretrained: str | None
+    world_size: int
+    batch: int
+    subdivisions: int
+    micro: int
+    img_size: int
+    sizes: tuple[int, ...]
+    augment: AugmentOptions | None
+    optimizer: str
+    lr: float
+    momentum: float
+    decay: float
+    lr_policy: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def config(self) -> NetworkConfig:
+        """The adapted cfg, parsed."""
+        return parse_cfg(self.cfg_text, self.cfg_source)
+
+    @property
+    def config_given(self) -> NetworkConfig:
+        """The cfg as written (what pretrained ``.weights`` for it fit)."""
+        return parse_cfg(self.cfg_given, self.cfg_source)
+
+    def schedule(self, updates_per_epoch: int) -> tuple[int, int, LRSchedule, list[str]]:
+        """``(epochs, total updates, learning-rate schedule, notes)`` for a run whose epoch is
+        ``updates_per_epoch`` optimiser updates."""
+        opt, net = self.options, self.config.net
+        notes: list[str] = []
+        if opt.max_batches:
+            total = opt.max_batches
+            epochs = -(-opt.max_batches // updates_per_epoch)
+        else:
+            epochs = opt.epochs or 100
+            total = epochs * updates_per_epoch
+        if self.lr_policy == "cfg":
+            base = LRSchedule.from_net(net, total)
+            steps, scales = base.steps, base.scales
+            if steps and max(steps) > total:
+                notes.append(
+                    f"cfg steps {list(steps)} lie beyond the {total} updates of this run: using "
+                    "x0.1 at 80% and 90% instead"
+                )
+                steps = (round(0.8 * total), round(0.9 * total))
+                scales = (0.1, 0.1)
+            burn = opt.burn_in if opt.burn_in is not None else min(net.burn_in, total // 4)
+            policy = net.policy if net.policy in ("steps", "constant") else "constant"
+            schedule = LRSchedule(
+                self.lr, total, burn, net.power, policy, tuple(steps), tuple(scales), opt.lr_final
+            )
+        else:
+            burn = (
+                opt.burn_in
+                if opt.burn_in is not None
+                else round(opt.warmup_epochs * updates_per_epoch)
+            )
+            schedule = LRSchedule.for_epochs(
+                self.lr, total, burn, net.power, self.lr_policy, opt.lr_final
+            )
+        return epochs, total, schedule, notes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-able values (``plan.json``)."""
+        data = asdict(self)
+        data["options"] = self.options.to_dict()
+        data["augment"] = asdict(self.augment) if self.augment is not None else None
+        return data
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        return path
+
+
+def plan_training(
+    options: TrainOptions,
+    *,
+    resume: dict[str, Any] | None = None,
+    world_size: int = 1,
+) -> TrainPlan:
+    """Resolve ``options`` (and, for a resume, the checkpoint's stored options and cfg) with the
+    cfg and the data description into a :class:`TrainPlan`. Bad values raise
+    :class:`~darkyolo.errors.OptionError` naming the option; a cfg key training cannot honour
+    raises :class:`~darkyolo.errors.ConfigError` naming file, line and key."""
+    ignored: tuple[str, ...] = ()
+    resumed_from = None
+    if resume is not None:  # the run continues with its own options
+        stored = TrainOptions.from_dict(resume["options"])
+        ignored = _ignored_by_resume(options, stored)
+        merged = {key: getattr(options, key) for key in ("resume", "workers", "device", "progress")}
+        if options.epochs is not None and stored.epochs is not None:
+            merged["epochs"] = max(options.epochs, stored.epochs)
+        options = TrainOptions.from_dict({**stored.to_dict(), **merged})
+        resumed_from = str(resume["_path"])
+    opt = options
+    _check_choices(opt)
+
+    spec = load_dataset(opt.data)
+    pretrained: str | None = None
+    if resume is not None:
+        cfg_text, source = resume["cfg"], f"{resume['_path']}:cfg"
+    else:
+        trained = trained_model(opt.model)
+        pretrained = opt.weights
+        if trained is not None:  # a trained model: its cfg, and its weights to start from
+            cfg_path, trained_weights, _ = trained.files()
+            pretrained = pretrained or str(trained_weights)
+        else:
+            cfg_path = resolve_cfg_path(opt.model)
+        cfg_text, cfg_path = read_cfg_text(cfg_path)
+        source = str(cfg_path)
+    config, original, adapted_text = build_for_data(cfg_text, len(spec.names), source)
+    _refuse_unimplemented(config)
+    notes = []
+    if config is not original:
+        notes.append(
+            f"cfg {source}: heads adapted from {original.num_classes} to {config.num_classes} "
+            "classes (the data's)"
+        )
+    net = config.net
+
+    batch = opt.batch or net.batch
+    subdivisions = opt.subdivisions or (net.subdivisions if not opt.batch else 1)
+    share = batch // world_size
+    if batch % world_size or share % subdivisions:
+        raise OptionError(
+            f"batch {batch} must split evenly over {world_size} processes x {subdivisions} "
+            "subdivisions"
+        )
+    last_head = config.heads[-1]
+    img_size = opt.img_size or net.width
+    if img_size % 32:
+        raise OptionError(f"--img-size {img_size} is not a multiple of 32")
+    multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
+    sizes = tuple(multiscale_sizes(img_size)) if multi else (img_size,)
+    augment = None
+    if opt.augment:
+        augment = AugmentOptions(
+            geometry=opt.geometry,
+            jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
+            scale=tuple(opt.scale),
+            flip=opt.flip,
+            hue=opt.hue if opt.hue is not None else net.hue,
+            saturation=opt.saturation if opt.saturation is not None else net.saturation,
+            exposure=opt.exposure if opt.exposure is not None else net.exposure,
+            mosaic=opt.mosaic,
+        )
+    policy = opt.lr_policy
+    if policy == "auto":
+        policy = "cfg" if opt.max_batches else "steps"
+    return TrainPlan(
+        options=opt,
+        resumed_from=resumed_from,
+        ignored=ignored,
+        data=str(spec.path),
+        names=tuple(spec.names),
+        cfg_source=source,
+        cfg_given=cfg_text,
+        cfg_text=adapted_text,
+        classes_from=original.num_classes if config is not original else None,
+        pretrained=pretrained,
+        world_size=world_size,
+        batch=batch,
+        subdivisions=subdivisions,
+        micro=share // subdivisions,
+        img_size=img_size,
+        sizes=sizes,
+        augment=augment,
+        optimizer=opt.optimizer,
+        lr=opt.lr if opt.lr is not None else net.learning_rate,
+        momentum=opt.momentum if opt.momentum is not None else net.momentum,
+        decay=opt.decay if opt.decay is not None else net.decay,
+        lr_policy=policy,
+        notes=tuple(notes),
+    )
+
+
+def _check_choices(opt: TrainOptions) -> None:
+    choices = {
+        "nan": ("stop", "skip"),
+        "optimizer": OPTIMIZERS,
+        "init": ("darknet", "torch"),
+        "lr_policy": LR_POLICIES,
+        "amp": AMP_MODES,
+        "bad_images": ("exclude", "stop"),
+    }
+    for key, allowed in choices.items():
+        value = getattr(opt, key)
+        if value not in allowed:
+            raise OptionError(f"--{key.replace('_', '-')} must be one of {', '.join(allowed)}, got {value!r}")  # fmt: skip
+    if not 0 <= opt.mosaic <= 1 or opt.close_mosaic < 0:
+        raise OptionError(
+            f"--mosaic must lie in 0..1 and --close-mosaic be >= 0, got {opt.mosaic}, "
+            f"{opt.close_mosaic}"
+        )
+    if opt.init == "torch" and opt.obj_prior is not None and opt.resume is None:
+        raise OptionError(
+            "--obj-prior belongs to --init darknet (PyTorch's initialisation sets no prior)"
+        )
+
+
+def _ignored_by_resume(given: TrainOptions, stored: TrainOptions) -> tuple[str, ...]:
+    """The flags given with ``--resume`` (differing from the defaults) that the resumed run does
+    not take, because it keeps its own."""
+    defaults = TrainOptions()
+    return tuple(
+        f"--{f.name.replace('_', '-')}"
+        for f in fields(TrainOptions)
+        if f.name not in RESUME_OVERRIDES
+        and f.name != "data"
+        and getattr(given, f.name) != getattr(defaults, f.name)
+        and getattr(given, f.name) != getattr(stored, f.name)
+    )
+
+
+def _refuse_unimplemented(config: NetworkConfig) -> None:
+    """Keys the cfg reader knows but detection training does not do: refused by name, never
+    silently ignored. Darknet rotates only classifier pictures (``angle``); ``[region]
+    absolute=1`` changes its box delta in a way darkyolo's region loss does not implement."""
+    from darkyolo.darknet.cfg import RegionSpec
+    from darkyolo.errors import ConfigError
+
+    if config.net.angle:
+        raise ConfigError(
+            f"angle={config.net.angle:g}: rotation is a classifier augmentation in Darknet and "
+            "darkyolo's detection training has none; set angle=0",
+            config.source, config.net.line, "angle",
+        )  # fmt: skip
+    for spec in config.layers:
+        if isinstance(spec, RegionSpec) and spec.absolute:
+            raise ConfigError(
+                "absolute=1 is not implemented by darkyolo's region loss; remove it or set 0",
+                config.source, spec.line, "absolute",
+            )  # fmt: skip

@@ -1,0 +1,106 @@
+"""The training plan: options, cfg and data resolved into one frozen plan, without a network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from darkyolo.errors import OptionError
+from darkyolo.models import darknet
+from darkyolo.models.zoo import resolve_model
+from darkyolo.training.plan import TrainOptions, plan_training
+from darkyolo.training.trainer import Trainer
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """A plan builds no network: building one here fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("plan_training built a network")
+
+    monkeypatch.setattr(darknet.Darknet, "__init__", refuse)
+
+
+def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
+    assert plan.notes == (
+        f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)",
+    )
+    assert plan.config.num_classes == 3 and plan.config_given.num_classes == 80
+    assert (plan.batch, plan.subdivisions, plan.micro) == (64, 2, 32)  # yolov3-tiny.cfg's
+    assert plan.img_size == 416 and plan.sizes == tuple(range(320, 609, 32))  # random=1
+    assert plan.augment is not None and plan.augment.jitter == pytest.approx(0.3)
+    assert plan.augment.hue == pytest.approx(0.1) and plan.augment.saturation == pytest.approx(1.5)
+    assert (plan.lr, plan.momentum, plan.decay) == (0.001, 0.9, 0.0005)
+    assert plan.lr_policy == "steps" and plan.pretrained is None and plan.ignored == ()
+    epochs, total, schedule, _ = plan.schedule(updates_per_epoch=5)
+    assert (epochs, total) == (100, 500) and schedule.burn_in == 15  # 3 warm-up epochs
+    assert schedule.steps == (400, 450)
+    json.dumps(plan.to_dict())  # printable as plan.json
+
+
+def test_flags_override_the_cfg(bccd_small):
+    options = TrainOptions(
+        model="yolov3-tiny", data=str(bccd_small), batch=16, img_size=320, multi_scale=False,
+        jitter=0.1, lr=0.002, lr_policy="cosine", optimizer="adamw", augment=True,
+    )  # fmt: skip
+    plan = plan_training(options)
+    assert (plan.batch, plan.subdivisions, plan.micro) == (16, 1, 16)
+    assert plan.sizes == (320,) and plan.augment.jitter == pytest.approx(0.1)
+    assert (plan.lr, plan.lr_policy, plan.optimizer) == (0.002, "cosine", "adamw")
+    assert plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), augment=False)).augment is None  # fmt: skip
+
+
+def test_max_batches_means_darknets_schedule(bccd_small):
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), max_batches=100))
+    assert plan.lr_policy == "cfg"
+    epochs, total, schedule, notes = plan.schedule(updates_per_epoch=10)
+    assert (epochs, total) == (10, 100) and schedule.burn_in == 25  # min(cfg 1000, total / 4)
+    assert schedule.steps == (80, 90) and "lie beyond the 100 updates" in notes[0]
+
+
+def test_a_trained_model_brings_its_weights(bccd_small):
+    plan = plan_training(TrainOptions(model="yolov3-tiny-coco", data=str(bccd_small)))
+    assert plan.pretrained == str(resolve_model("yolov3-tiny-coco").weights)
+
+
+def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_small, make_cfg):
+    stored = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.01, epochs=10)
+    resume = {"options": stored.to_dict(), "cfg": make_cfg(), "_path": "runs/exp/weights/last.pt"}
+    given = TrainOptions(resume="runs/exp", lr=0.5, mosaic=0.5, workers=0, epochs=20)
+    plan = plan_training(given, resume=resume)
+    assert plan.options.lr == 0.01 and plan.options.mosaic == 0.0  # the run's own
+    assert plan.options.workers == 0 and plan.options.epochs == 20  # what a resume takes
+    assert plan.ignored == ("--lr", "--mosaic")
+    assert plan.resumed_from == "runs/exp/weights/last.pt"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, adam, adamw"),
+        ({"lr_policy": "poly"}, "--lr-policy must be one of"),
+        ({"batch": 6, "subdivisions": 4}, "must split evenly"),
+        ({"img_size": 70}, "multiple of 32"),
+        ({"init": "torch", "obj_prior": 0.5}, "--obj-prior belongs to --init darknet"),
+        ({"jitter": 1.2}, r"jitter must lie in \[0, 1\)"),
+    ],
+)
+def test_bad_options_are_option_errors(bccd_small, changes, message):
+    with pytest.raises(OptionError, match=message):
+        plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), **changes))
+
+
+def test_a_run_writes_its_plan(tmp_path, bccd_small, tiny_cfg_file, monkeypatch):
+    monkeypatch.undo()  # this one builds the network
+    options = TrainOptions(model=str(tiny_cfg_file), data=str(bccd_small), epochs=1, batch=4,
+                           img_size=64, workers=0, device="cpu", project=str(tmp_path / "runs"),
+                           progress=False, plots=False)  # fmt: skip
+    trainer = Trainer(options, log=lambda _: None)
+    trainer.setup()
+    written = json.loads((trainer.run_dir / "plan.json").read_text())
+    assert written["batch"] == 4 and written["names"] == ["Platelets", "RBC", "WBC"]
+    assert written["options"]["epochs"] == 1
