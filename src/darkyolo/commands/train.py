@@ -98,6 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--no-progress", dest="progress", action="store_false")
     g.add_argument("--no-plots", dest="plots", action="store_false", help="no PNG plots")
+    # one place decides each default: TrainOptions (argparse's parser-level defaults win)
+    from dataclasses import asdict
+
+    from darkyolo.training.plan import TrainOptions
+
+    known = {action.dest for action in parser._actions}
+    parser.set_defaults(**{k: v for k, v in asdict(TrainOptions()).items() if k in known})
 
 
 def options_from_args(args: argparse.Namespace):  # -> TrainOptions

@@ -12,6 +12,8 @@ HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from darkyolo.evaluation.validate import ValOptions
+
     add_model_arguments(parser)
     parser.add_argument(
         "--data",
@@ -31,10 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "stop; truncated ones are repaired",
     )
     parser.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--conf", type=float, default=0.001, help="score threshold (0.001)")
-    parser.add_argument("--iou", type=float, default=0.6, help="NMS IoU (0.6; Darknet uses 0.45)")
-    parser.add_argument("--max-det", type=int, default=300, help="detections per image (300)")
+    parser.add_argument("--batch", type=int, default=ValOptions.batch_size)
+    parser.add_argument("--conf", type=float, default=ValOptions.conf, help="score threshold")
+    parser.add_argument("--iou", type=float, default=ValOptions.iou, help="NMS IoU (Darknet: 0.45)")
+    parser.add_argument(
+        "--max-det", type=int, default=ValOptions.max_det, help="detections per image"
+    )
     parser.add_argument("--single-label", action="store_true", help="one class per box")
     voc = parser.add_mutually_exclusive_group()
     voc.add_argument("--voc07", action="store_true", help="also VOC2007 11-point AP at IoU .5")

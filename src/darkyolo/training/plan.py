@@ -24,6 +24,7 @@ from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import multiscale_sizes
 from darkyolo.data.transforms import AugmentOptions
 from darkyolo.errors import OptionError
+from darkyolo.evaluation.validate import ValOptions
 from darkyolo.models.zoo import trained_model
 from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
 from darkyolo.training.transfer import build_for_data
@@ -108,9 +109,9 @@ class TrainOptions:
     saturation: float | None = None
     exposure: float | None = None
     bad_images: str = "exclude"
-    val_conf: float = 0.001
-    val_iou: float = 0.6
-    val_batch: int = 8
+    val_conf: float = ValOptions.conf
+    val_iou: float = ValOptions.iou
+    val_batch: int = ValOptions.batch_size
     save_period: int = 0
     log_interval: int = 10
     threads: int | None = None
