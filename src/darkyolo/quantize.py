@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.errors import DarkyoloError
+from darkyolo.errors import DarkyoloError, OptionError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_METHOD = "minmax"
@@ -129,7 +129,7 @@ def quantize_onnx(
     from onnxruntime.quantization.calibrate import save_tensors_data
 
     if method not in CALIBRATION_METHODS:
-        raise DarkyoloError(
+        raise OptionError(
             f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}"
         )
     if not len(pictures):
@@ -266,7 +266,7 @@ def calibration_images(source: str | Path) -> list[Path]:
         return list(load_dataset(source).images("train"))
     found = collect_sources([source])
     if found.missing and not found.images:
-        raise DarkyoloError(f"--calib {source}: {found.missing[0]}")
+        raise OptionError(f"--calib {source}: {found.missing[0]}")
     return found.images
 
 
@@ -280,7 +280,7 @@ def load_calibration(
     from darkyolo.data.letterbox import letterbox
 
     if count < 1:
-        raise DarkyoloError(f"--calib-images must be at least 1, got {count}")
+        raise OptionError(f"--calib-images must be at least 1, got {count}")
     if not images:
         raise DarkyoloError("no calibration pictures found")
     picks = np.unique(np.linspace(0, len(images) - 1, min(count, len(images))).round().astype(int))

@@ -206,7 +206,7 @@ def test_bad_options_are_explained(tmp_path, bccd_small, tiny_cfg_file):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, batch=6, subdivisions=4), log=quiet).setup()  # fmt: skip
     with pytest.raises(OptionError, match="multiple of 32"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, img_size=70), log=quiet).setup()
-    with pytest.raises(TrainingError, match="fp16 needs a CUDA"):
+    with pytest.raises(OptionError, match="fp16 needs a CUDA"):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="fp16"), log=quiet).setup()
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from darkyolo.darknet.cfg import parse_cfg, resolve_cfg_path
-from darkyolo.errors import ConfigError, WeightsError
+from darkyolo.errors import ConfigError, OptionError, WeightsError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 from darkyolo.models.layers import FrozenBatchNorm2d
@@ -87,5 +87,5 @@ def test_freeze_stops_gradients_and_keeps_bn_in_eval():
     for key in ("layers.0.bn.running_mean", "layers.0.bn.running_var", "layers.0.bn.weight"):
         torch.testing.assert_close(after[key], before[key])
     assert not torch.equal(after["layers.4.bn.running_mean"], before["layers.4.bn.running_mean"])
-    with pytest.raises(ConfigError):
+    with pytest.raises(OptionError, match="--freeze 1000"):
         freeze_layers(model, 1000)

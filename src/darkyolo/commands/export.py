@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
-from darkyolo.errors import DarkyoloError
+from darkyolo.errors import DarkyoloError, OptionError
 
 HELP = "export a model to ONNX (checked in ONNX Runtime) or to Darknet .weights"
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         return _export_int8(model, output, size, names, args)
     if args.calib:
-        raise DarkyoloError("--calib goes with --int8")
+        raise OptionError("--calib goes with --int8")
     export_onnx(model, output, size, names=names, opset=args.opset, dynamic=not args.static)
     print(f"wrote {output}")
     if not args.no_check:
@@ -119,9 +119,9 @@ def _export_int8(model, output: Path, size, names, args: argparse.Namespace) -> 
     )
 
     if args.format != "onnx":
-        raise DarkyoloError("--int8 is an ONNX export: use --format onnx")
+        raise OptionError("--int8 is an ONNX export: use --format onnx")
     if not args.calib:
-        raise DarkyoloError("--int8 needs --calib DATA_OR_FOLDER: pictures like those it will see")
+        raise OptionError("--int8 needs --calib DATA_OR_FOLDER: pictures like those it will see")
     images = calibration_images(args.calib)
     pictures, used = load_calibration(images, args.calib_images, model.input_size)
     if used < args.calib_images:

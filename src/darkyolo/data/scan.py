@@ -28,7 +28,7 @@ from pathlib import Path
 
 from darkyolo.data.images import MAX_PIXELS, decode, read_bytes
 from darkyolo.data.records import ImageRecord, Problem
-from darkyolo.errors import DataError
+from darkyolo.errors import DataError, OptionError
 
 #: what to do with a picture that cannot be decoded at all
 BAD_IMAGE_POLICIES = ("exclude", "stop")
@@ -201,7 +201,7 @@ def read_scanned(
     from darkyolo.data.formats.yolo import label_path_for
 
     if policy not in BAD_IMAGE_POLICIES:
-        raise DataError(f"--bad-images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {policy!r}")  # fmt: skip
+        raise OptionError(f"--bad-images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {policy!r}")  # fmt: skip
     _, report = scan_images(images, cache=cache)
     bad = {c.path for c in report.excluded}
     if bad and policy == "stop":

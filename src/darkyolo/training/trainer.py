@@ -45,7 +45,7 @@ from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.data.scan import check_image
 from darkyolo.device import resolve_device
-from darkyolo.errors import DataError, TrainingError, user_message
+from darkyolo.errors import DataError, OptionError, TrainingError, user_message
 from darkyolo.evaluation.evaluator import EvalResult, format_table, write_metrics_json
 from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
 from darkyolo.models.darknet import Darknet
@@ -135,14 +135,14 @@ def _device(option: str, ctx: DistContext) -> torch.device:
 def _amp(option: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
     """-> (autocast dtype or None, use a GradScaler)."""
     if option not in AMP_MODES:
-        raise TrainingError(f"--amp must be one of {AMP_MODES}, got {option!r}")
+        raise OptionError(f"--amp must be one of {AMP_MODES}, got {option!r}")
     if option == "off" or (option == "auto" and device.type != "cuda"):
         return None, False
     if option == "auto":
         option = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if option == "fp16":
         if device.type != "cuda":
-            raise TrainingError("--amp fp16 needs a CUDA device (use bf16 on the CPU)")
+            raise OptionError("--amp fp16 needs a CUDA device (use bf16 on the CPU)")
         return torch.float16, True
     return torch.bfloat16, False
 

@@ -25,7 +25,7 @@ from darkyolo.darknet.cfg import (
     set_head_classes,
 )
 from darkyolo.darknet.weights import is_checkpoint
-from darkyolo.errors import ConfigError, WeightsError
+from darkyolo.errors import ConfigError, OptionError, WeightsError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import load_weights, safe_torch_load, state_dict_misfit
 from darkyolo.models.layers import ConvBNAct, FrozenBatchNorm2d
@@ -178,7 +178,7 @@ def freeze_layers(model: Darknet, count: int) -> list[nn.Module]:
     their batch norms become :class:`~darkyolo.models.layers.FrozenBatchNorm2d` (fixed
     statistics whatever the mode). Returns those frozen batch norms."""
     if count < 0 or count > len(model.layers):
-        raise ConfigError(f"--freeze {count}: the model has {len(model.layers)} layers")
+        raise OptionError(f"--freeze {count}: the model has {len(model.layers)} layers")
     frozen: list[nn.Module] = []
     for layer in list(model.layers)[:count]:
         for param in layer.parameters():
