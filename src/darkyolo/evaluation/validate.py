@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,9 @@ from darkyolo.data.letterbox import letterbox_params
 from darkyolo.data.records import ImageRecord
 from darkyolo.evaluation.evaluator import DetectionEvaluator, EvalResult
 from darkyolo.postprocess import postprocess, scale_to_original
+
+if TYPE_CHECKING:
+    from darkyolo.training.plan import TrainPlan
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,19 @@ class ValOptions:
     multi_label: bool = True
     voc_metric: str | None = None
     workers: int = 0
+
+    @classmethod
+    def from_plan(cls, plan: TrainPlan) -> ValOptions:
+        """The validation a training run does after its epochs: the plan's input size, the
+        run's ``val_*`` options, at most two loader workers."""
+        options = plan.options
+        return cls(
+            img_size=plan.img_size,
+            batch_size=options.val_batch,
+            conf=options.val_conf,
+            iou=options.val_iou,
+            workers=min(options.workers, 2),
+        )
 
 
 def evaluate(

@@ -608,13 +608,7 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.model
         if self.options.bn_recalib > 0:
             self.recalibrate(model)
-        settings = ValOptions(
-            img_size=self.img_size,
-            batch_size=self.options.val_batch,
-            conf=self.options.val_conf,
-            iou=self.options.val_iou,
-            workers=min(self.options.workers, 2),
-        )
+        settings = ValOptions.from_plan(self.plan)
         result = evaluate(
             model, self.val_records, self.names, settings, self.device,
             progress=self.options.progress, amp_dtype=self.amp_dtype,
