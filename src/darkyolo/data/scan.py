@@ -200,16 +200,9 @@ def read_scanned(
     from darkyolo.data.description import read_records
     from darkyolo.data.formats.yolo import label_path_for
 
-    if policy not in BAD_IMAGE_POLICIES:
-        raise OptionError(f"--bad-images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {policy!r}")  # fmt: skip
     _, report = scan_images(images, cache=cache)
+    stop_if_asked(report, policy, what)
     bad = {c.path for c in report.excluded}
-    if bad and policy == "stop":
-        first = "; ".join(f"{c.path}: {c.message}" for c in report.excluded[:3])
-        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-        raise DataError(
-            f"{len(bad)} unreadable pictures in {what} (--bad-images stop): {first}{more}"
-        )
     if bad and problems is None:  # strict: the first problem is an error
         first = report.excluded[0]
         raise DataError(first.message, first.path)
@@ -227,6 +220,20 @@ def read_scanned(
     if unreadable and policy == "stop":  # changed since a scan that the cache remembered
         raise DataError(f"unreadable picture in {what} (--bad-images stop): {unreadable[0]}")
     return records, report
+
+
+def stop_if_asked(report: ScanReport, policy: str, what: str) -> None:
+    """With ``policy="stop"``, a :class:`DataError` naming the first excluded pictures and the
+    count; with ``exclude``, nothing (the caller leaves them out)."""
+    if policy not in BAD_IMAGE_POLICIES:
+        raise OptionError(f"--bad-images must be one of {', '.join(BAD_IMAGE_POLICIES)}, got {policy!r}")  # fmt: skip
+    bad = report.excluded
+    if bad and policy == "stop":
+        first = "; ".join(f"{c.path}: {c.message}" for c in bad[:3])
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise DataError(
+            f"{len(bad)} unreadable pictures in {what} (--bad-images stop): {first}{more}"
+        )
 
 
 def _label_lines(path: Path) -> int:

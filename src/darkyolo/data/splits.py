@@ -24,7 +24,7 @@ from darkyolo.data.dataset import SplitReport
 from darkyolo.data.description import find_images, load_dataset, read_image_list
 from darkyolo.data.formats.coco import coco_category_ids, read_coco
 from darkyolo.data.records import ImageRecord
-from darkyolo.data.scan import cache_for, read_scanned, scan_images
+from darkyolo.data.scan import cache_for, read_scanned, scan_images, stop_if_asked
 from darkyolo.errors import DataError
 
 #: the named splits of a ``.data`` file
@@ -107,14 +107,8 @@ def _coco_split(path: Path, bad_images: str) -> LabelledSplit:
     report = SplitReport(path.name)
     by_path = {str(r.image): r for r in coco.records}
     _, report.scan = scan_images(list(by_path), cache=cache_for(path))
+    stop_if_asked(report.scan, bad_images, path.name)
     excluded = {c.path for c in report.scan.excluded}
-    if excluded and bad_images == "stop":
-        first = report.scan.excluded[0]
-        raise DataError(
-            f"{len(excluded)} unreadable pictures (--bad-images stop), e.g. {first.path}: "
-            f"{first.message}",
-            str(path),
-        )
     report.scan.excluded_boxes = sum(len(by_path[p]) for p in excluded)
     kept = [r for r in coco.records if str(r.image) not in excluded]
     _count(report, kept)

@@ -128,7 +128,14 @@ def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False
     path = Path(path)
     if not is_checkpoint(path):
         return load_darknet_weights(model, path, allow_prefix=allow_prefix)
-    checkpoint = safe_torch_load(path)
+    return load_checkpoint_state(model, safe_torch_load(path), path, allow_prefix=allow_prefix)
+
+
+def load_checkpoint_state(
+    model: Darknet, checkpoint: Any, path: str | Path, *, allow_prefix: bool = False
+) -> int:
+    """Fill ``model`` from a checkpoint already read from ``path`` (a darkyolo checkpoint's
+    ``model`` entry, or a plain state dict); refused by name when it does not fit."""
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: checkpoint holds no model state dict")

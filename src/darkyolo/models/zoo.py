@@ -26,9 +26,10 @@ cfg                         none                 error naming the trained models
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from darkyolo.darknet.cfg import (
     ConvSpec,
@@ -41,6 +42,7 @@ from darkyolo.darknet.cfg import (
     resolve_cfg_path,
 )
 from darkyolo.darknet.weights import is_checkpoint
+from darkyolo.data.formats.yolo import read_names
 from darkyolo.errors import DarkyoloError, WeightsError
 
 
@@ -115,12 +117,19 @@ class ModelSource:
     names: list[str] | None
     name: str
     notes: tuple[str, ...] = ()
+    #: the darkyolo checkpoint at ``weights``, already read to find its cfg (read only once)
+    checkpoint: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def build(self):  # -> Darknet (kept torch-free here: models.darknet imports torch)
         """The network in eval mode, weights loaded."""
-        from darkyolo.models.darknet import load_model
+        from darkyolo.models.darknet import Darknet, load_model
+        from darkyolo.models.io import load_checkpoint_state
 
-        return load_model(self.config, self.weights)
+        if self.checkpoint is None:
+            return load_model(self.config, self.weights)
+        model = Darknet(self.config)
+        load_checkpoint_state(model, self.checkpoint, self.weights)
+        return model.eval()
 
 
 def resolve_model(
@@ -139,13 +148,13 @@ def resolve_model(
     trained = trained_model(str(model)) if model is not None else None
     if trained is not None and weights is None and not random_weights:
         cfg, trained_weights, names = trained.files()
-        return ModelSource(load_cfg(cfg), trained_weights, _read_names(names), trained.name)
+        return ModelSource(load_cfg(cfg), trained_weights, read_names(names), trained.name)
 
     requested: NetworkConfig | None = None
     names: list[str] | None = None
     if trained is not None:
         cfg, _, names_file = trained.files()
-        requested, names = load_cfg(cfg), _read_names(names_file)
+        requested, names = load_cfg(cfg), read_names(names_file)
     elif model is not None:
         requested = load_cfg(model)
     if weights is None:
@@ -181,7 +190,7 @@ def _checkpoint_source(
                 f"{path}: not a darkyolo checkpoint, so it holds no cfg; name its architecture "
                 "with --model"
             )
-        return ModelSource(requested, path, None, str(path))
+        return ModelSource(requested, path, None, str(path), checkpoint=checkpoint)
     checkpoint = checked_checkpoint(checkpoint, path)  # checks the version
     if not isinstance(checkpoint.get("cfg"), str):
         raise WeightsError(f"{path}: the checkpoint holds no cfg")
@@ -202,7 +211,7 @@ def _checkpoint_source(
                 f"using the checkpoint's own cfg ({own.num_classes} classes, anchors and head "
                 f"settings from training) in place of {requested_name}'s",
             )
-    return ModelSource(own, path, names, str(path), notes)
+    return ModelSource(own, path, names, str(path), notes, checkpoint)
 
 
 def architecture(config: NetworkConfig) -> tuple:
@@ -228,7 +237,3 @@ def _settings(config: NetworkConfig) -> tuple:
 def _fields(spec: object) -> tuple:
     values = [(f.name, getattr(spec, f.name)) for f in fields(spec) if f.name != "line"]  # type: ignore[arg-type]
     return (type(spec).__name__, *values)
-
-
-def _read_names(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
