@@ -30,7 +30,10 @@ HEAD = "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n\n[yolo]\nmask=0\
 
 def test_bundled_cfgs_are_all_there() -> None:
     expected = {"yolov2", "yolov2-voc", "yolov2-tiny", "yolov2-tiny-voc", "yolov3", "yolov3-voc"}
-    assert expected | {"yolov3-tiny", "yolov3-spp"} == set(bundled_cfgs())
+    assert expected | {"yolov3-tiny", "yolov3-spp"} == set(bundled_cfgs("detect"))
+    classifiers = {"darknet", "darknet19", "darknet19_448", "darknet53", "darknet53_448"}
+    assert classifiers == set(bundled_cfgs("classify"))
+    assert set(bundled_cfgs()) == expected | {"yolov3-tiny", "yolov3-spp"} | classifiers
 
 
 def test_yolov3_structure() -> None:
@@ -121,7 +124,7 @@ def test_errors_name_file_line_and_key(text: str, line: int, key: str | None, wo
 
 
 def test_unknown_name_lists_bundled(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="bundled names are: yolov2"):
+    with pytest.raises(ConfigError, match="bundled names are: darknet, .*yolov2"):
         load_cfg("yolov9000")
     binary = tmp_path / "x.cfg"
     binary.write_bytes(b"\xff\xfe\x00garbage")

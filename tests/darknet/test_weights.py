@@ -48,7 +48,7 @@ def test_prefix_backbone_file(tmp_path: Path) -> None:
     fresh = load_model("yolov3-tiny")
     with pytest.raises(
         WeightsError,
-        match=r"too short for the cfg: layer 13 \(convolutional #8 of 13, cfg line \d+\) needs 1052672 bytes, 0 are left",
+        match=r"too short for the cfg: layer 13 \(convolutional #8 of 13 weighted layers, cfg line \d+\) needs 1052672 bytes, 0 are left",
     ):
         load_darknet_weights(fresh, prefix)
     assert load_darknet_weights(fresh, prefix, allow_prefix=True) == 7
@@ -63,7 +63,7 @@ def test_wrong_file_errors_say_layer_and_bytes(tmp_path: Path) -> None:
     (tmp_path / "cut.weights").write_bytes(data[:-400])
     with pytest.raises(
         WeightsError,
-        match=r"layer 22 \(convolutional #13 of 13, cfg line \d+\) needs 262140 bytes, 261740",
+        match=r"layer 22 \(convolutional #13 of 13 weighted layers, cfg line \d+\) needs 262140 bytes, 261740",
     ):
         load_model("yolov3-tiny", tmp_path / "cut.weights")
     (tmp_path / "long.weights").write_bytes(data + b"\0" * 8)
@@ -89,7 +89,7 @@ def test_nan_or_inf_values_name_the_layer(tmp_path: Path) -> None:
     data[header + 4 * 20 : header + 4 * 22] = np.array([np.nan, np.inf], np.float32).tobytes()
     (tmp_path / "nan.weights").write_bytes(bytes(data))
     with pytest.raises(
-        WeightsError, match=r"layer 0 \(convolutional #1 of 13, cfg line \d+\) holds 2 NaN"
+        WeightsError, match=r"layer 0 \(convolutional #1 of 13 weighted layers, cfg line \d+\) holds 2 NaN"
     ):
         load_model("yolov3-tiny", tmp_path / "nan.weights")
 

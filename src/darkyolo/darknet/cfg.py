@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -122,7 +122,10 @@ def set_head_classes(
 
 @dataclass(frozen=True)
 class NetSpec:
-    """``[net]``: input size and the training schedule."""
+    """``[net]``: input size, the training schedule and the augmentation keys. The classifier
+    keys follow Darknet: ``min_crop``/``max_crop`` (the shorter side is scaled into that range
+    before the crop; defaults ``width`` and ``2*width``), ``aspect`` (aspect-ratio jitter) and
+    ``angle`` (rotation in degrees); ``policy=poly`` decays as ``(1 - k/total)^power``."""
 
     width: int = 416
     height: int = 416
@@ -142,6 +145,9 @@ class NetSpec:
     saturation: float = 1.0
     exposure: float = 1.0
     hue: float = 0.0
+    min_crop: int = 416
+    max_crop: int = 832
+    aspect: float = 1.0
     line: int = 0
 
 
@@ -197,6 +203,52 @@ class ReorgSpec:
     """``[reorg]``: Darknet's passthrough reshuffle (not a true space-to-depth; see layers.Reorg)."""
 
     stride: int
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class AvgPoolSpec:
+    """``[avgpool]``: the mean of each channel over H x W -> ``C x 1 x 1``."""
+
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SoftmaxSpec:
+    """``[softmax]``: softmax of ``logits / temperature`` over the flattened input, in ``groups``
+    equal parts. In training it is also the loss: cross-entropy, delta ``t - p`` (Darknet)."""
+
+    groups: int = 1
+    temperature: float = 1.0
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """``[cost]``: identity forward; in training adds ``scale * (t - p)`` to the delta of the
+    softmax before it (sse, masked and smooth all give that on probabilities)."""
+
+    type: str = "sse"
+    scale: float = 1.0
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ConnectedSpec:
+    """``[connected]``: fully connected, ``x @ W.T`` (W stored ``output x inputs``), then batch
+    norm or a bias, then the activation (Darknet's default: logistic)."""
+
+    output: int
+    activation: str
+    batch_normalize: bool
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DropoutSpec:
+    """``[dropout]``: in training, zero with ``probability`` and scale the rest by ``1/(1-p)``."""
+
+    probability: float = 0.5
     line: int = 0
 
 
@@ -261,6 +313,11 @@ LayerSpec = (
     | ReorgSpec
     | RegionSpec
     | YoloSpec
+    | AvgPoolSpec
+    | SoftmaxSpec
+    | CostSpec
+    | ConnectedSpec
+    | DropoutSpec
 )
 HeadSpec = RegionSpec | YoloSpec
 
@@ -285,9 +342,25 @@ class NetworkConfig:
         ]
 
     @property
+    def is_classifier(self) -> bool:
+        """A network without detection heads: a classifier (ending in ``[softmax]``) or a
+        backbone."""
+        return not self.head_indices
+
+    @property
     def num_classes(self) -> int:
+        """The heads' class count; for a classifier, the outputs of its last ``[softmax]``
+        (0 when it has none)."""
         heads = self.heads
-        return heads[0].classes if heads else 0
+        if heads:
+            return heads[0].classes
+        from darkyolo.darknet.shapes import infer_shapes
+
+        softmax = [i for i, layer in enumerate(self.layers) if isinstance(layer, SoftmaxSpec)]
+        if not softmax:
+            return 0
+        c, h, w = infer_shapes(self, self.net.height, self.net.width)[softmax[-1]].output
+        return c * h * w
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,8 +449,7 @@ def _to_float(text: str) -> float:
 # display and bookkeeping options, and augmentations this project does not implement. They are kept
 # out of the typed sections on purpose; anything else unknown is an error.
 _NET_IGNORED = frozenset(
-    {"mosaic", "letter_box", "flip", "blur", "mixup", "cutmix", "max_chart_loss", "aspect",
-     "min_crop", "max_crop", "gaussian_noise", "track", "augment_speed", "sequential_subdivisions",
+    {"mosaic", "letter_box", "flip", "blur", "mixup", "cutmix", "max_chart_loss", "gaussian_noise", "track", "augment_speed", "sequential_subdivisions",
      "time_steps", "random_placing", "resize_step", "adversarial_lr", "max_batches_warmup"}
 )  # fmt: skip
 _YOLO_IGNORED = frozenset({"max_delta", "nms_kind", "beta_nms", "resize", "iou_thresh_kind"})
@@ -410,9 +482,20 @@ def _parse_net(options: _Options) -> NetSpec:
         hue=options.number("hue", 0.0),
         line=options.section.line,
     )
-    if spec.policy not in ("constant", "steps"):
+    width = spec.width
+    spec = replace(
+        spec,
+        min_crop=options.integer("min_crop", width, minimum=1),
+        max_crop=options.integer("max_crop", 2 * width, minimum=1),
+        aspect=options.number("aspect", 1.0),
+    )
+    if spec.max_crop < spec.min_crop:
+        raise options.error("max_crop", f"must be at least min_crop={spec.min_crop}")
+    if spec.aspect <= 0:
+        raise options.error("aspect", f"must be positive, got {spec.aspect:g}")
+    if spec.policy not in ("constant", "steps", "poly"):
         raise options.error(
-            "policy", f"unsupported policy {spec.policy!r}, expected constant|steps"
+            "policy", f"unsupported policy {spec.policy!r}, expected constant|steps|poly"
         )
     if spec.batch % spec.subdivisions:
         raise options.error("subdivisions", f"batch={spec.batch} is not divisible by it")
@@ -581,6 +664,60 @@ def _parse_yolo(options: _Options) -> YoloSpec:
     return spec
 
 
+def _parse_avgpool(options: _Options) -> AvgPoolSpec:
+    options.reject_unknown()
+    return AvgPoolSpec(options.section.line)
+
+
+def _parse_softmax(options: _Options) -> SoftmaxSpec:
+    spec = SoftmaxSpec(
+        groups=options.integer("groups", 1, minimum=1),
+        temperature=options.number("temperature", 1.0),
+        line=options.section.line,
+    )
+    if spec.temperature <= 0:
+        raise options.error("temperature", f"must be positive, got {spec.temperature:g}")
+    for key in ("tree", "spatial", "noloss"):
+        if key in options.section.options and options.section.options[key] not in ("0",):
+            raise options.error(key, f"[softmax] {key} is not supported by darkyolo")
+        options.used.add(key)
+    options.reject_unknown()
+    return spec
+
+
+_COST_TYPES = ("sse", "masked", "smooth")
+
+
+def _parse_cost(options: _Options) -> CostSpec:
+    spec = CostSpec(options.text("type", "sse"), options.number("scale", 1.0), options.section.line)
+    if spec.type not in _COST_TYPES:
+        raise options.error("type", f"expected one of {'|'.join(_COST_TYPES)}, got {spec.type!r}")
+    options.reject_unknown()
+    return spec
+
+
+def _parse_connected(options: _Options) -> ConnectedSpec:
+    spec = ConnectedSpec(
+        output=options.integer("output", 1, minimum=1),
+        activation=options.activation("logistic"),
+        batch_normalize=options.flag("batch_normalize", False),
+        line=options.section.line,
+    )
+    options.reject_unknown()
+    return spec
+
+
+def _parse_dropout(options: _Options) -> DropoutSpec:
+    spec = DropoutSpec(options.number("probability", 0.5), options.section.line)
+    if not 0 <= spec.probability < 1:
+        raise options.error("probability", f"must lie in [0, 1), got {spec.probability:g}")
+    for key in ("dropblock", "dropblock_size_rel", "dropblock_size_abs"):
+        if key in options.section.options:
+            raise options.error(key, f"[dropout] {key} is not supported by darkyolo")
+    options.reject_unknown()
+    return spec
+
+
 _LAYER_PARSERS: dict[str, Callable[[_Options, int], LayerSpec]] = {
     "convolutional": lambda o, i: _parse_conv(o),
     "conv": lambda o, i: _parse_conv(o),
@@ -592,6 +729,14 @@ _LAYER_PARSERS: dict[str, Callable[[_Options, int], LayerSpec]] = {
     "reorg": lambda o, i: _parse_reorg(o),
     "region": lambda o, i: _parse_region(o),
     "yolo": lambda o, i: _parse_yolo(o),
+    "avgpool": lambda o, i: _parse_avgpool(o),
+    "avg": lambda o, i: _parse_avgpool(o),
+    "softmax": lambda o, i: _parse_softmax(o),
+    "soft": lambda o, i: _parse_softmax(o),
+    "cost": lambda o, i: _parse_cost(o),
+    "connected": lambda o, i: _parse_connected(o),
+    "conn": lambda o, i: _parse_connected(o),
+    "dropout": lambda o, i: _parse_dropout(o),
 }
 
 
@@ -635,10 +780,14 @@ def _check_heads(config: NetworkConfig) -> None:
             )
 
 
-def bundled_cfgs() -> list[str]:
-    """Names of the cfgs shipped in the package (``yolov3``, ``yolov2-tiny``, ...)."""
+def bundled_cfgs(task: str | None = None) -> list[str]:
+    """Names of the cfgs shipped in the package (``yolov3``, ``darknet19``, ...); ``task``
+    ``detect`` or ``classify`` keeps the detectors or the classifiers only."""
     folder = resources.files(_BUNDLED_PACKAGE)
-    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".cfg"))
+    names = sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".cfg"))
+    if task is None:
+        return names
+    return [name for name in names if load_cfg(name).is_classifier == (task == "classify")]
 
 
 def resolve_cfg_path(source: str | Path) -> Path:

@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from darkyolo.darknet.cfg import (
+    AvgPoolSpec,
+    ConnectedSpec,
     ConvSpec,
+    CostSpec,
+    DropoutSpec,
     MaxPoolSpec,
     NetworkConfig,
     RegionSpec,
     ReorgSpec,
     RouteSpec,
     ShortcutSpec,
+    SoftmaxSpec,
     UpsampleSpec,
     YoloSpec,
 )
@@ -26,7 +31,7 @@ class LayerShape:
     kind: str
     inputs: tuple[tuple[int, int, int], ...]
     output: tuple[int, int, int]
-    flops: int  # 2 per multiply-add, convolutions only (Darknet's BFLOPs convention)
+    flops: int  # 2 per multiply-add, convolutional and connected only (Darknet's BFLOPs)
     description: str
 
 
@@ -109,6 +114,35 @@ def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerSh
                 raise fail(spec, f"layer {index}: [reorg] stride {s} does not divide {c}x{h}x{w}")
             out = (c * s * s, h // s, w // s)
             kind, text = "reorg", f"      /{s}"
+        elif isinstance(spec, ConnectedSpec):
+            out = (spec.output, 1, 1)
+            flops = 2 * c * h * w * spec.output
+            weights += c * h * w * spec.output
+            if weights > MAX_WEIGHTS:
+                raise ConfigError(
+                    f"layer {index}: output={spec.output} on {c * h * w} inputs brings the network "
+                    f"to {weights:,} weights, more than the {MAX_WEIGHTS:,} any YOLO needs",
+                    config.source,
+                    spec.line,
+                    "output",
+                )
+            kind = "connected"
+            text = f"{spec.output:5d} <- {c * h * w} {spec.activation}"
+            text += " bn" if spec.batch_normalize else ""
+        elif isinstance(spec, AvgPoolSpec):
+            out = (c, 1, 1)
+            kind, text = "avgpool", f"      {h}x{w} -> 1x1"
+        elif isinstance(spec, SoftmaxSpec):
+            if (c * h * w) % spec.groups:
+                raise fail(spec, f"layer {index}: groups={spec.groups} does not divide {c * h * w}")
+            out = current
+            kind, text = "softmax", f"      {spec.groups} group(s)"
+        elif isinstance(spec, CostSpec):
+            out = current
+            kind, text = "cost", f"      {spec.type}"
+        elif isinstance(spec, DropoutSpec):
+            out = current
+            kind, text = "dropout", f"      p={spec.probability:g}"
         elif isinstance(spec, (RegionSpec, YoloSpec)):
             expected = len(spec.mask) * (5 + spec.classes)
             if c != expected:

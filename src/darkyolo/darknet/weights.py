@@ -1,12 +1,17 @@
 """Read and write Darknet ``.weights`` files: the format alone, arrays in and out, no torch.
 
 Layout (little-endian): int32 ``major``, ``minor``, ``revision``; then ``seen`` (images trained on) as
-int64 when ``major*10 + minor >= 2``, else int32. Then, for each ``[convolutional]`` layer in cfg order,
-float32 arrays: with batch norm ``beta[n], gamma[n], running_mean[n], running_var[n]``, without it
-``bias[n]``; then the kernel ``W[n, c/groups, k, k]``. A ``.conv.N`` file holds only the first N
-convolutional layers (a backbone for transfer learning). How many floats each layer holds follows
-from the cfg (:func:`conv_layer_sizes`); putting them into a network is
-:mod:`darkyolo.models.io`'s job.
+int64 when ``major*10 + minor >= 2``, else int32. Then, for each layer with weights in cfg order,
+float32 arrays:
+
+* ``[convolutional]``: with batch norm ``beta[n], gamma[n], running_mean[n], running_var[n]``,
+  without it ``bias[n]``; then the kernel ``W[n, c/groups, k, k]``;
+* ``[connected]``: ``bias[n]`` (batch norm's beta), the matrix ``W[n, inputs]``, then with batch
+  norm ``gamma[n], running_mean[n], running_var[n]``: another order than conv's.
+
+A ``.conv.N`` file (Darknet's ``partial``) holds only the layers before cfg layer N. How many
+floats each layer holds follows from the cfg (:func:`weighted_layer_sizes`); putting them into a
+network is :mod:`darkyolo.models.io`'s job.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.darknet.cfg import ConvSpec, NetworkConfig
+from darkyolo.darknet.cfg import ConnectedSpec, ConvSpec, NetworkConfig
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.errors import WeightsError
 
@@ -64,32 +69,44 @@ def read_header(data: bytes | np.ndarray, file: str) -> WeightsHeader:
 
 
 @dataclass(frozen=True)
-class ConvLayerSize:
-    """One ``[convolutional]`` layer's share of a ``.weights`` file: its cfg layer ``index`` and
-    line, and the float counts of its arrays in file order (``beta, gamma, mean, var, kernel``
-    with batch norm, ``bias, kernel`` without)."""
+class LayerSize:
+    """One weighted layer's share of a ``.weights`` file: its cfg layer ``index``, ``kind``
+    (``convolutional`` or ``connected``) and line, and the float counts of its arrays in file
+    order (see the module docstring)."""
 
     index: int
     line: int
     counts: tuple[int, ...]
+    kind: str = "convolutional"
 
     @property
     def floats(self) -> int:
         return sum(self.counts)
 
 
-def conv_layer_sizes(config: NetworkConfig) -> list[ConvLayerSize]:
-    """What each convolutional layer holds in a ``.weights`` file, from the cfg alone."""
+def weighted_layer_sizes(config: NetworkConfig) -> list[LayerSize]:
+    """What each layer with weights holds in a ``.weights`` file, from the cfg alone."""
     shapes = infer_shapes(config, config.net.height, config.net.width)
     sizes = []
     for index, (spec, shape) in enumerate(zip(config.layers, shapes)):
-        if not isinstance(spec, ConvSpec):
-            continue
-        n = spec.filters
-        kernel = n * (shape.inputs[0][0] // spec.groups) * spec.size * spec.size
-        counts = (n, n, n, n, kernel) if spec.batch_normalize else (n, kernel)
-        sizes.append(ConvLayerSize(index, spec.line, counts))
+        if isinstance(spec, ConvSpec):
+            n = spec.filters
+            kernel = n * (shape.inputs[0][0] // spec.groups) * spec.size * spec.size
+            counts = (n, n, n, n, kernel) if spec.batch_normalize else (n, kernel)
+            sizes.append(LayerSize(index, spec.line, counts))
+        elif isinstance(spec, ConnectedSpec):
+            c, h, w = shape.inputs[0]
+            n = spec.output
+            matrix = n * c * h * w
+            counts = (n, matrix, n, n, n) if spec.batch_normalize else (n, matrix)
+            sizes.append(LayerSize(index, spec.line, counts, "connected"))
     return sizes
+
+
+def weights_file_size(config: NetworkConfig, header: WeightsHeader | None = None) -> int:
+    """Bytes of the full ``.weights`` file for ``config`` (header included)."""
+    header = header or WeightsHeader()
+    return header.nbytes + 4 * sum(size.floats for size in weighted_layer_sizes(config))
 
 
 @dataclass(frozen=True)
@@ -105,7 +122,7 @@ def read_weights(
 ) -> WeightsFile:
     """Read and check a ``.weights`` file against ``config``.
 
-    With ``allow_prefix`` a file that ends cleanly after N < all conv layers (a ``.conv.N``
+    With ``allow_prefix`` a file that ends cleanly after N < all weighted layers (a ``.conv.N``
     backbone) is accepted. Otherwise a file too short or too long for the cfg raises
     :class:`WeightsError` naming the layer and the bytes expected, and so does a layer holding NaN
     or infinite values.
@@ -120,7 +137,7 @@ def read_weights(
     if len(body) % 4:
         raise WeightsError(f"{path}: body of {len(body)} bytes is not a whole number of float32")
     floats = np.frombuffer(body, dtype=_FLOAT)
-    sizes = conv_layer_sizes(config)
+    sizes = weighted_layer_sizes(config)
     expected_total = sum(size.floats for size in sizes)
     offset = 0
     layers: list[list[np.ndarray]] = []
@@ -128,7 +145,7 @@ def read_weights(
         need = size.floats
         if offset == len(floats) and allow_prefix and number > 0:
             break
-        where = f"layer {size.index} (convolutional #{number + 1} of {len(sizes)}, cfg line {size.line})"
+        where = f"layer {size.index} ({size.kind} #{number + 1} of {len(sizes)} weighted layers, cfg line {size.line})"
         if offset + need > len(floats):
             have = (len(floats) - offset) * 4
             raise WeightsError(
@@ -150,7 +167,7 @@ def read_weights(
     if len(layers) == len(sizes) and offset != len(floats):
         extra = (len(floats) - offset) * 4
         raise WeightsError(
-            f"{path}: {extra} bytes left over after the last conv layer; the cfg needs "
+            f"{path}: {extra} bytes left over after the last weighted layer; the cfg needs "
             f"{header.nbytes + expected_total * 4} bytes, the file has {len(data)}. "
             "Is this the .weights file for this cfg (same classes and filters)?"
         )

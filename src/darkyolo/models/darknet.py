@@ -3,9 +3,11 @@
 The network is built once from the typed sections: each layer is a module that knows its
 ``sources`` (the earlier layers it reads), so ``forward`` is one loop with no string dispatch.
 
-* ``model.forward_raw(x)`` -> list of raw head maps ``[B, A*(5+C), H, W]`` (what the losses use).
+* ``model.forward_raw(x)`` -> list of raw head maps ``[B, A*(5+C), H, W]`` (what the losses use);
+  for a classifier (no heads) one tensor, the logits ``[B, N]`` that its last ``[softmax]`` reads.
 * ``model.decode(raw_maps, input_hw)`` -> ``[B, N, 5+C]`` decoded rows (see ``models.heads``).
-* ``model(x)``: raw maps in training mode, decoded rows in eval mode.
+* ``model(x)``: raw maps in training mode; in eval mode decoded rows, or a classifier's
+  probabilities ``[B, N]``.
 
 ``x`` is ``float[B, 3, H, W]``, RGB in 0..1, H and W multiples of the network stride (32).
 """
@@ -18,13 +20,18 @@ import torch
 from torch import Tensor, nn
 
 from darkyolo.darknet.cfg import (
+    AvgPoolSpec,
+    ConnectedSpec,
     ConvSpec,
+    CostSpec,
+    DropoutSpec,
     MaxPoolSpec,
     NetworkConfig,
     RegionSpec,
     ReorgSpec,
     RouteSpec,
     ShortcutSpec,
+    SoftmaxSpec,
     UpsampleSpec,
     YoloSpec,
     load_cfg,
@@ -32,15 +39,29 @@ from darkyolo.darknet.cfg import (
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.errors import ConfigError
 from darkyolo.models.heads import DetectionHead, RegionHead, YoloHead
-from darkyolo.models.layers import ConvBNAct, MaxPool, Reorg, Route, Shortcut, Upsample
+from darkyolo.models.layers import (
+    AvgPool,
+    Connected,
+    ConvBNAct,
+    MaxPool,
+    Passthrough,
+    Reorg,
+    Route,
+    Shortcut,
+    Softmax,
+    Upsample,
+)
 
 
 class Darknet(nn.Module):
-    """A network built from a :class:`NetworkConfig`.
+    """A network built from a :class:`NetworkConfig`: a detector (with ``[region]``/``[yolo]``
+    heads) or a classifier (``task == "classify"``: no heads; its output is its last
+    ``[softmax]``, or its last layer when it has none, as for a backbone).
 
     Attributes: ``config``; ``layers`` (``nn.ModuleList`` in cfg order); ``heads`` (the detection
     heads in cfg order); ``input_size`` ``(height, width)``, the default size for pre-processing,
-    changed with :meth:`set_input_size` (no rebuild: the network is fully convolutional).
+    changed with :meth:`set_input_size` (no rebuild: the network is fully convolutional, unless it
+    has ``[connected]`` layers).
     """
 
     def __init__(self, config: NetworkConfig) -> None:
@@ -68,10 +89,28 @@ class Darknet(nn.Module):
                 layers.append(RegionHead(spec, previous))
             elif isinstance(spec, YoloSpec):
                 layers.append(YoloHead(spec, previous))
+            elif isinstance(spec, AvgPoolSpec):
+                layers.append(AvgPool(previous))
+            elif isinstance(spec, SoftmaxSpec):
+                layers.append(Softmax(spec, previous))
+            elif isinstance(spec, ConnectedSpec):
+                c, h, w = shape.inputs[0]
+                layers.append(Connected(c * h * w, spec, previous))
+            elif isinstance(spec, DropoutSpec):
+                layers.append(Passthrough(previous, spec.probability))
+            elif isinstance(spec, CostSpec):
+                layers.append(Passthrough(previous))
         self.layers = nn.ModuleList(layers)
         self.head_indices = tuple(config.head_indices)
-        if not self.head_indices:
-            raise ConfigError("the cfg has no [region] or [yolo] layer", config.source)
+        self.task = "detect" if self.head_indices else "classify"
+        #: a classifier's output layer (its last [softmax], else its last layer) and the index of
+        #: the layer whose output is its logits
+        self.output_index = self._output_index()
+        self.logits_index = (
+            self.output_index - 1
+            if isinstance(config.layers[self.output_index], SoftmaxSpec)
+            else self.output_index
+        )
         # Free each output right after the last layer that reads it (heads' maps are returned).
         last_use = {i: i + 1 for i in range(len(layers))}
         for index, layer in enumerate(layers):
@@ -82,17 +121,40 @@ class Darknet(nn.Module):
             for index in range(len(layers))
         )
 
+    def _output_index(self) -> int:
+        """A classifier's output layer; only ``[cost]``/``[dropout]`` may follow it."""
+        specs = self.config.layers
+        if self.head_indices:
+            return len(specs) - 1
+        softmax = [i for i, spec in enumerate(specs) if isinstance(spec, SoftmaxSpec)]
+        if not softmax:
+            return len(specs) - 1
+        after = [s for s in specs[softmax[-1] + 1 :] if not isinstance(s, (CostSpec, DropoutSpec))]
+        if after:
+            raise ConfigError(
+                "a classifier's last [softmax] may be followed only by [cost] or [dropout]",
+                self.config.source,
+                after[0].line,
+            )
+        if softmax[-1] == 0:
+            raise ConfigError("[softmax] needs a layer before it", self.config.source)
+        return softmax[-1]
+
     @property
     def heads(self) -> list[DetectionHead]:
         return [self.layers[i] for i in self.head_indices]  # type: ignore[misc]
 
     @property
     def num_classes(self) -> int:
-        return self.heads[0].num_classes
+        """The detector's classes, or the classifier's outputs."""
+        return self.heads[0].num_classes if self.head_indices else self.config.num_classes
 
     @property
     def stride(self) -> int:
-        """The largest downsampling factor (input sides must be multiples of it)."""
+        """The largest downsampling factor (input sides must be multiples of it): the heads' for
+        a detector, 1 for a classifier (its global pooling takes any size)."""
+        if not self.head_indices:
+            return 1
         shapes = infer_shapes(self.config, *self.input_size)
         return max(self.input_size[0] // shapes[i].output[1] for i in self.head_indices)
 
@@ -105,21 +167,40 @@ class Darknet(nn.Module):
                 f"input size {height}x{width} must be a multiple of the network stride {stride}",
                 self.config.source,
             )
+        connected = [s for s in self.config.layers if isinstance(s, ConnectedSpec)]
+        if connected and (height, width) != (self.config.net.height, self.config.net.width):
+            raise ConfigError(
+                f"a network with [connected] layers takes only its cfg's input size "
+                f"{self.config.net.height}x{self.config.net.width}, not {height}x{width}",
+                self.config.source,
+                connected[0].line,
+            )
         infer_shapes(self.config, height, width)
         self.input_size = (height, width)
 
     def forward_raw(self, x: Tensor) -> list[Tensor]:
-        """``x: [B, 3, H, W]`` -> one raw map ``[B, A*(5+C), h, w]`` per head, in cfg order."""
+        """``x: [B, 3, H, W]`` -> one raw map ``[B, A*(5+C), h, w]`` per head, in cfg order; for a
+        classifier ``[logits [B, N]]``, the flattened input of its last ``[softmax]``."""
         outputs: list[Tensor | None] = [None] * len(self.layers)
         raw: list[Tensor] = []
-        for index, layer in enumerate(self.layers):
+        stop = self.logits_index if not self.head_indices else len(self.layers) - 1
+        for index, layer in enumerate(self.layers[: stop + 1]):
             inputs = [outputs[s] for s in layer.sources] if layer.sources else [x]
             outputs[index] = layer(*inputs)
             if index in self.head_indices:
                 raw.append(outputs[index])
             for done in self._free_after[index]:
-                outputs[done] = None
+                if done != stop:
+                    outputs[done] = None
+        if not self.head_indices:
+            raw.append(outputs[stop].flatten(1))  # type: ignore[union-attr]
         return raw
+
+    def classify(self, logits: Tensor) -> Tensor:
+        """A classifier's ``[B, N]`` logits -> its output: the ``[softmax]`` probabilities (the
+        logits themselves for a network without one)."""
+        layer = self.layers[self.output_index]
+        return layer.probabilities(logits) if isinstance(layer, Softmax) else logits
 
     def decode(self, raw_maps: list[Tensor], input_hw: tuple[int, int]) -> Tensor:
         """Raw maps -> ``[B, N, 5+C]`` rows (cx, cy, w, h normalised, objectness, class probs)."""
@@ -129,11 +210,17 @@ class Darknet(nn.Module):
         raw = self.forward_raw(x)
         if self.training:
             return raw
+        if not self.head_indices:
+            return self.classify(raw[0])
         return self.decode(raw, (x.shape[-2], x.shape[-1]))
 
     def conv_layers(self) -> list[ConvBNAct]:
-        """Convolutional layers in cfg order (the order of ``.weights`` files)."""
+        """Convolutional layers in cfg order."""
         return [layer for layer in self.layers if isinstance(layer, ConvBNAct)]
+
+    def weighted_layers(self) -> list[ConvBNAct | Connected]:
+        """Layers with weights, in cfg order: the order of ``.weights`` files."""
+        return [layer for layer in self.layers if isinstance(layer, (ConvBNAct, Connected))]
 
     @torch.no_grad()
     def randomize_(self, seed: int = 0) -> Darknet:
@@ -147,12 +234,13 @@ class Darknet(nn.Module):
         def uniform(t: Tensor, low: float, high: float) -> None:
             t.copy_(torch.rand(t.shape, generator=generator) * (high - low) + low)
 
-        for layer in self.conv_layers():
-            weight = layer.conv.weight
+        for layer in self.weighted_layers():
+            core = layer.conv if isinstance(layer, ConvBNAct) else layer.linear
+            weight = core.weight
             fan_in = weight[0].numel()
             weight.copy_(torch.randn(weight.shape, generator=generator) / fan_in**0.5)
-            if layer.conv.bias is not None:
-                uniform(layer.conv.bias, -0.1, 0.1)
+            if core.bias is not None:
+                uniform(core.bias, -0.1, 0.1)
             if layer.bn is not None:
                 uniform(layer.bn.weight, 0.5, 1.5)
                 uniform(layer.bn.bias, -0.2, 0.2)
@@ -183,13 +271,14 @@ class Darknet(nn.Module):
 def load_model(cfg: str | Path | NetworkConfig, weights: str | Path | None = None) -> Darknet:
     """Build the network for ``cfg`` (bundled name, path or parsed config), load ``weights``.
 
-    ``weights`` may be a Darknet ``.weights`` file (full, or a ``.conv.N`` prefix) or a darkyolo
-    checkpoint. The model is returned in eval mode.
+    ``weights`` may be a Darknet ``.weights`` file (full, or a ``.conv.N`` prefix: the layers it
+    does not hold keep their initial values) or a darkyolo checkpoint. The model is returned in
+    eval mode.
     """
     from darkyolo.models.io import load_weights
 
     config = cfg if isinstance(cfg, NetworkConfig) else load_cfg(cfg)
     model = Darknet(config)
     if weights is not None:
-        load_weights(model, weights)
+        load_weights(model, weights, allow_prefix=True)
     return model.eval()

@@ -23,11 +23,17 @@ from darkyolo.errors import WeightsError
 
 if TYPE_CHECKING:
     from darkyolo.models.darknet import Darknet
-    from darkyolo.models.layers import ConvBNAct
+    from darkyolo.models.layers import Connected, ConvBNAct
 
 
-def _conv_tensors(layer: ConvBNAct) -> list[torch.Tensor]:
-    """The tensors of one conv layer in ``.weights`` order."""
+def _layer_tensors(layer: ConvBNAct | Connected) -> list[torch.Tensor]:
+    """The tensors of one weighted layer in ``.weights`` order (see :mod:`darkyolo.darknet.weights`)."""
+    linear = getattr(layer, "linear", None)
+    if linear is not None:
+        bn = layer.bn
+        if bn is not None:
+            return [bn.bias, linear.weight, bn.weight, bn.running_mean, bn.running_var]
+        return [linear.bias, linear.weight]
     if layer.bn is not None:
         bn = layer.bn
         return [bn.bias, bn.weight, bn.running_mean, bn.running_var, layer.conv.weight]
@@ -37,15 +43,15 @@ def _conv_tensors(layer: ConvBNAct) -> list[torch.Tensor]:
 
 
 def load_darknet_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False) -> int:
-    """Load a ``.weights`` file into ``model``; returns how many conv layers were filled.
+    """Load a ``.weights`` file into ``model``; returns how many weighted layers were filled.
 
     See :func:`darkyolo.darknet.weights.read_weights` for the checks and ``allow_prefix``. The
     header is kept as ``model.weights_header``.
     """
     read = read_weights(path, model.config, allow_prefix=allow_prefix)
     with torch.no_grad():
-        for layer, arrays in zip(model.conv_layers(), read.layers):
-            for tensor, array in zip(_conv_tensors(layer), arrays):
+        for layer, arrays in zip(model.weighted_layers(), read.layers):
+            for tensor, array in zip(_layer_tensors(layer), arrays):
                 tensor.copy_(torch.from_numpy(array.copy()).view_as(tensor))
     model.weights_header = read.header
     return len(read.layers)
@@ -58,14 +64,14 @@ def save_darknet_weights(
     *,
     cutoff: int | None = None,
 ) -> None:
-    """Write ``model`` as a ``.weights`` file (the first ``cutoff`` conv layers if given).
+    """Write ``model`` as a ``.weights`` file (the first ``cutoff`` weighted layers if given).
 
     ``header`` defaults to the one the model was loaded with, else version 0.2.0 with ``seen=0``.
     """
     header = header or getattr(model, "weights_header", None) or WeightsHeader()
     layers = [
-        [t.detach().to("cpu", torch.float32).contiguous().numpy().astype(np.float32) for t in _conv_tensors(layer)]
-        for layer in model.conv_layers()[:cutoff]
+        [t.detach().to("cpu", torch.float32).contiguous().numpy().astype(np.float32) for t in _layer_tensors(layer)]
+        for layer in model.weighted_layers()[:cutoff]
     ]  # fmt: skip
     write_weights(path, header, layers)
 

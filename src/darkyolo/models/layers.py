@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from darkyolo.darknet.cfg import ConvSpec, MaxPoolSpec
+from darkyolo.darknet.cfg import ConnectedSpec, ConvSpec, MaxPoolSpec, SoftmaxSpec
 
 #: Darknet's batch-norm epsilon (AlexeyAB; pjreddie's CPU path differs, see design notes fact 2).
 BN_EPS = 1e-5
@@ -179,6 +179,72 @@ class Reorg(Layer):
         s = self.stride
         x = x.reshape(b, c // (s * s), h, s, w, s)
         return x.permute(0, 3, 5, 1, 2, 4).reshape(b, c * s * s, h // s, w // s)
+
+
+class AvgPool(Layer):
+    """``[avgpool]``: each channel's mean over the whole map, ``[B, C, H, W] -> [B, C, 1, 1]``."""
+
+    def __init__(self, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
+class Connected(Layer):
+    """``[connected]``: ``x`` flattened in Darknet's (C, H, W) order, ``x @ W.T``, then batch norm
+    (whose beta is Darknet's bias) or a bias, then the activation. ``[B, C, H, W] -> [B, N, 1, 1]``.
+    """
+
+    def __init__(self, in_features: int, spec: ConnectedSpec, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.linear = nn.Linear(in_features, spec.output, bias=not spec.batch_normalize)
+        self.bn: nn.BatchNorm1d | None = (
+            nn.BatchNorm1d(spec.output, eps=BN_EPS, momentum=BN_MOMENTUM)
+            if spec.batch_normalize
+            else None
+        )
+        self.act = activation(spec.activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.linear(x.flatten(1))
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)[:, :, None, None]
+
+
+class Softmax(Layer):
+    """``[softmax]``: probabilities of ``x / temperature`` over the flattened ``C*H*W`` values,
+    in ``groups`` equal parts; the output keeps the input's shape. :meth:`probabilities` works on
+    flat logits ``[B, N]`` (what the classification loss reads)."""
+
+    def __init__(self, spec: SoftmaxSpec, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+        self.groups, self.temperature = spec.groups, spec.temperature
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """``[B, N]`` logits -> ``[B, N]`` probabilities, each group summing to 1."""
+        grouped = logits.float().reshape(logits.shape[0], self.groups, -1) / self.temperature
+        return grouped.softmax(dim=-1).reshape(logits.shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.probabilities(x.flatten(1)).view(x.shape)
+
+
+class Passthrough(Layer):
+    """``[cost]`` (its training delta is the classification loss's business) and ``[dropout]``
+    (``nn.Dropout``: zero with ``p`` in training, scale the rest by ``1/(1-p)``, as Darknet)."""
+
+    def __init__(self, sources: tuple[int, ...], dropout: float = 0.0) -> None:
+        super().__init__()
+        self.sources = sources
+        self.dropout = nn.Dropout(dropout) if dropout else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(x) if self.dropout is not None else x
 
 
 class FrozenBatchNorm2d(nn.Module):
