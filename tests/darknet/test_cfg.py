@@ -124,7 +124,7 @@ def test_errors_name_file_line_and_key(text: str, line: int, key: str | None, wo
 
 
 def test_unknown_name_lists_bundled(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="bundled names are: darknet, .*yolov2"):
+    with pytest.raises(ConfigError, match=r"bundled names are: darknet, .*yolov2"):
         load_cfg("yolov9000")
     binary = tmp_path / "x.cfg"
     binary.write_bytes(b"\xff\xfe\x00garbage")
