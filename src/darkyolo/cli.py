@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "info": "info",
     "serve": "serve",
+    "classify": "classify",
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import Darknet
@@ -191,3 +192,19 @@ def export_weights(model: Darknet, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_darknet_weights(model, path)
     return path
+
+
+def export_prefix(model: Darknet, path: str | Path, layers: int) -> tuple[Path, int]:
+    """Darknet's ``partial``: the weights of cfg layers ``0..layers-1`` as a ``.conv.N`` file
+    (header 0.2.0, ``seen`` 0, so a detector started from it begins its schedule at zero).
+    Returns the path and how many weighted layers it holds."""
+    if not 0 < layers <= len(model.layers):
+        raise WeightsError(f"--prefix {layers}: the model has {len(model.layers)} layers (1..{len(model.layers)})")  # fmt: skip
+    weighted = {id(layer) for layer in model.weighted_layers()}
+    count = sum(id(layer) in weighted for layer in list(model.layers)[:layers])
+    if count == 0:
+        raise WeightsError(f"--prefix {layers}: layers 0..{layers - 1} hold no weights")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_darknet_weights(model, path, WeightsHeader(0, 2, 0, 0), cutoff=count)
+    return path, count

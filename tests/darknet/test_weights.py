@@ -89,7 +89,8 @@ def test_nan_or_inf_values_name_the_layer(tmp_path: Path) -> None:
     data[header + 4 * 20 : header + 4 * 22] = np.array([np.nan, np.inf], np.float32).tobytes()
     (tmp_path / "nan.weights").write_bytes(bytes(data))
     with pytest.raises(
-        WeightsError, match=r"layer 0 \(convolutional #1 of 13 weighted layers, cfg line \d+\) holds 2 NaN"
+        WeightsError,
+        match=r"layer 0 \(convolutional #1 of 13 weighted layers, cfg line \d+\) holds 2 NaN",
     ):
         load_model("yolov3-tiny", tmp_path / "nan.weights")
 

@@ -131,6 +131,56 @@ def tiny_cfg(
     return cfg(net(size, batch, **training), *layers)
 
 
+def tiny_classifier_cfg(
+    classes: int = 2,
+    size: int = 32,
+    *,
+    filters: tuple[int, int, int] = (8, 16, 32),
+    **net_options: object,
+) -> str:
+    """A classifier whose layers 0-4 are :func:`tiny_cfg`'s (so its ``.conv.5`` prefix starts
+    that detector): the same three convs and two max-pools, then a 1x1 linear conv with
+    ``classes`` filters, ``[avgpool]``, ``[softmax]``."""
+    first, second, third = (conv(f, stride=2) for f in filters)
+    training = {
+        "learning_rate": 0.05,
+        "policy": "poly",
+        "power": 4,
+        "momentum": 0.9,
+        "decay": 0.0005,
+    }
+    training.update(net_options)
+    return cfg(
+        net(size, 8, **training),
+        first, maxpools(), second, maxpools(), third,
+        conv(classes, size=1, batch_normalize=False, activation="linear"),
+        section("avgpool"),
+        section("softmax", groups=1),
+    )  # fmt: skip
+
+
+def class_folders(root: Path, per_class: int = 12, size: int = 48) -> Path:
+    """``root/train/<red|blue>/`` and ``root/val/<red|blue>/``: noisy pictures, each holding a
+    disc of its class's colour on grey -> ``root``."""
+    rng = np.random.default_rng(0)
+    colours = {"blue": (40, 60, 220), "red": (220, 50, 40)}
+    for split, count in (("train", per_class), ("val", max(2, per_class // 2))):
+        for name, colour in colours.items():
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(90, 160, (size, size + 8, 3), dtype=np.uint8)
+                yy, xx = np.mgrid[:size, : size + 8]
+                cy, cx, r = (
+                    rng.integers(14, size - 14),
+                    rng.integers(14, size - 6),
+                    rng.integers(8, 13),
+                )
+                pixels[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = colour
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
 # ----------------------------------------------------------------------------------------------
 # Datasets
 # ----------------------------------------------------------------------------------------------

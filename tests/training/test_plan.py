@@ -82,7 +82,7 @@ def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_sma
     ("changes", "message"),
     [
         ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, adam, adamw"),
-        ({"lr_policy": "poly"}, "--lr-policy must be one of"),
+        ({"lr_policy": "exp"}, "--lr-policy must be one of"),
         ({"batch": 6, "subdivisions": 4}, "must split evenly"),
         ({"img_size": 70}, "multiple of 32"),
         ({"init": "torch", "obj_prior": 0.5}, "--obj-prior belongs to --init darknet"),

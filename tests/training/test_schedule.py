@@ -37,7 +37,15 @@ def test_epoch_schedules():
     assert cosine(60) == pytest.approx(0.01 * (0.05 + 0.95 * 0.5))
     assert cosine(110) == pytest.approx(0.0005)
     with pytest.raises(ValueError):
-        LRSchedule(0.1, 10, policy="poly")
+        LRSchedule(0.1, 10, policy="exp")
+
+
+def test_poly_is_darknets():
+    """Darknet's poly: lr (k / burn_in)^power in burn-in, then lr (1 - k / total)^power."""
+    poly = LRSchedule(0.1, 200, burn_in=20, power=4, policy="poly")
+    assert poly(10) == pytest.approx(0.1 * 0.5**4)
+    assert poly(100) == pytest.approx(0.1 * 0.5**4)
+    assert poly(200) == 0.0
 
 
 def test_decay_only_on_kernels():

@@ -1,4 +1,5 @@
-"""``darkyolo convert SRC DST``: COCO JSON / VOC XML / YOLO txt -> YOLO txt or COCO JSON."""
+"""``darkyolo convert SRC DST``: COCO JSON / VOC XML / YOLO txt -> YOLO txt, COCO JSON, or
+``--to crops``: every box as a picture in ``DST/train|val/<class>/`` (a classification set)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from darkyolo.data.convert import (
 )
 from darkyolo.errors import DataError
 
-HELP = "convert labels (COCO JSON, VOC XML, YOLO txt) to YOLO txt or COCO JSON"
+HELP = "convert labels (COCO JSON, VOC XML, YOLO txt) to YOLO txt, COCO JSON or box crops"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--images", type=Path, help="COCO: folder the file_name entries are relative to"
     )
+    parser.add_argument(
+        "--crop-pad",
+        type=float,
+        default=0.1,
+        help="--to crops: grow each box by this fraction on every side (default 0.1)",
+    )
     parser.add_argument("--force", action="store_true", help="write into a non-empty DST")
     parser.add_argument(
         "--skip-missing", action="store_true", help="leave out missing images (counted)"
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         images_dir=args.images,
         force=args.force,
         skip_missing=args.skip_missing,
+        crop_pad=args.crop_pad,
     )
     source_format = args.source_format or guess_format(args.src)
     report = convert(args.src, args.dst, source_format, args.target_format, options)

@@ -1,4 +1,7 @@
-"""``darkyolo export [--model NAME_OR_CFG] [--weights FILE] --format onnx|weights``.
+"""``darkyolo export [--model NAME_OR_CFG] [--weights FILE] --format onnx|weights [--prefix N]``.
+
+``--prefix N`` is Darknet's ``partial``: the first N cfg layers' weights as ``<stem>.conv.N``
+(``seen`` 0), the start of a detector (``darkyolo train --weights x.conv.N [--freeze N]``).
 
 The model options mean what they mean for ``detect`` (see :mod:`darkyolo.models.zoo`): with none,
 the default COCO model is exported; a checkpoint brings its own cfg and class names.
@@ -22,6 +25,12 @@ TOLERANCE = 1e-4
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, onnx=False)
     parser.add_argument("--format", choices=("onnx", "weights"), default="onnx")
+    parser.add_argument(
+        "--prefix",
+        type=int,
+        metavar="N",
+        help="write only cfg layers 0..N-1 as a Darknet .conv.N backbone (implies --format weights)",
+    )
     parser.add_argument(
         "--output", "-o", type=Path, help="output file (default: <weights or cfg stem>.<format>)"
     )
@@ -57,11 +66,21 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.inference.predictor import class_names
     from darkyolo.models.zoo import resolve_model
 
-    source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
+    task = None if args.prefix is not None or args.format == "weights" else "detect"
+    source = resolve_model(args.model, args.weights, random_weights=args.random_weights, task=task)
     for note in source.notes:
         print(note)
     model = source.build()
     stem = Path(source.weights or model.config.source).stem
+    if args.prefix is not None:
+        from darkyolo.export import export_prefix
+
+        output = args.output or Path(f"{stem}.conv.{args.prefix}")
+        if source.weights and output.resolve() == source.weights.resolve():
+            raise DarkyoloError(f"{output}: refusing to overwrite the input weights")
+        path, count = export_prefix(model, output, args.prefix)
+        print(f"wrote {path}: layers 0..{args.prefix - 1} ({count} with weights), seen 0")
+        return 0
     output = args.output or Path(f"{stem}.{args.format}")
     if args.format == "weights":
         if source.weights and output.resolve() == source.weights.resolve():

@@ -115,6 +115,28 @@ def set_head_classes(
     previous.options["filters"] = str(anchors * (5 + num_classes))
 
 
+def set_classifier_classes(sections: list[RawSection], num_classes: int, file: str) -> bool:
+    """Give a classifier ``num_classes`` outputs: the last ``[convolutional]`` (``filters``) or
+    ``[connected]`` (``output``) before its last ``[softmax]``. Returns whether anything changed;
+    a cfg without ``[softmax]`` is left alone."""
+    softmax = [i for i, s in enumerate(sections) if s.kind in ("softmax", "soft")]
+    if not softmax:
+        return False
+    for section in reversed(sections[: softmax[-1]]):
+        key = {"convolutional": "filters", "conv": "filters", "connected": "output", "conn": "output"}.get(section.kind)  # fmt: skip
+        if key is None:
+            continue
+        if int(float(section.options.get(key, "1"))) == num_classes:
+            return False
+        section.options[key] = str(num_classes)
+        return True
+    raise ConfigError(
+        "[softmax] has no [convolutional] or [connected] before it to give the classes",
+        file,
+        sections[softmax[-1]].line,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Typed level
 # --------------------------------------------------------------------------------------------
@@ -340,6 +362,22 @@ class NetworkConfig:
         return [
             i for i, layer in enumerate(self.layers) if isinstance(layer, (RegionSpec, YoloSpec))
         ]
+
+    @property
+    def class_layers(self) -> list[int]:
+        """The layers whose outputs the class count sets: the conv before each head; for a
+        classifier, the last ``[convolutional]``/``[connected]`` before its last ``[softmax]``."""
+        if self.head_indices:
+            return [i - 1 for i in self.head_indices]
+        softmax = [i for i, layer in enumerate(self.layers) if isinstance(layer, SoftmaxSpec)]
+        if not softmax:
+            return []
+        weighted = [
+            i
+            for i, layer in enumerate(self.layers[: softmax[-1]])
+            if isinstance(layer, (ConvSpec, ConnectedSpec))
+        ]
+        return weighted[-1:]
 
     @property
     def is_classifier(self) -> bool:
@@ -679,7 +717,7 @@ def _parse_softmax(options: _Options) -> SoftmaxSpec:
         raise options.error("temperature", f"must be positive, got {spec.temperature:g}")
     for key in ("tree", "spatial", "noloss"):
         if key in options.section.options and options.section.options[key] not in ("0",):
-            raise options.error(key, f"[softmax] {key} is not supported by darkyolo")
+            raise options.error(key, f"{key} is not supported by darkyolo")
         options.used.add(key)
     options.reject_unknown()
     return spec
@@ -713,7 +751,7 @@ def _parse_dropout(options: _Options) -> DropoutSpec:
         raise options.error("probability", f"must lie in [0, 1), got {spec.probability:g}")
     for key in ("dropblock", "dropblock_size_rel", "dropblock_size_abs"):
         if key in options.section.options:
-            raise options.error(key, f"[dropout] {key} is not supported by darkyolo")
+            raise options.error(key, f"{key} is not supported by darkyolo")
     options.reject_unknown()
     return spec
 

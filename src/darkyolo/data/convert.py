@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from darkyolo.data.crops import MIN_CROP_SIDE, write_crops
 from darkyolo.data.description import IMAGE_SUFFIXES, image_size, load_dataset
 from darkyolo.data.formats.coco import read_coco, split_name, write_coco
 from darkyolo.data.formats.voc import parse_voc_xml, voc_to_record
@@ -38,7 +39,7 @@ from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 
 SOURCE_FORMATS = ("coco", "voc", "yolo")
-TARGET_FORMATS = ("yolo", "coco")
+TARGET_FORMATS = ("yolo", "coco", "crops")
 LINK_MODES = ("hardlink", "copy", "symlink")
 #: a box edge this far (pixels) past the image border is clipped without being counted
 CLIP_TOLERANCE = 1e-3
@@ -62,6 +63,7 @@ class ConvertOptions:
         images_dir: COCO: the folder ``file_name`` is relative to (one JSON only).
         force: write into a ``DST`` that is not empty.
         skip_missing: leave out (and count) images whose file is missing instead of failing.
+        crop_pad: ``crops``: each box grown by this fraction of its size on every side.
     """
 
     name: str | None = None
@@ -74,6 +76,7 @@ class ConvertOptions:
     images_dir: Path | None = None
     force: bool = False
     skip_missing: bool = False
+    crop_pad: float = 0.1
 
 
 @dataclass
@@ -126,6 +129,8 @@ class ConvertReport:
             "missing-image": "images missing (left out)",
             "unlisted": "annotated images in no split (left out)",
             "copied": "images copied because a hard link failed",
+            "small": f"boxes under {MIN_CROP_SIDE} px not cropped",
+            "unreadable": "pictures that could not be read (their boxes not cropped)",
         }
         for kind, text in labels.items():
             count = self.counts.get(kind, 0)
@@ -191,6 +196,9 @@ def convert(
         _drop_missing_images(split, options.skip_missing, report)
 
     dst.mkdir(parents=True, exist_ok=True)
+    if target_format == "crops":
+        _write_crops(source, dst, options, report)
+        return report
     for split in source.splits:
         _link_images(split, dst / "images" / split.name, options.link, report)
         if target_format == "yolo":
@@ -207,6 +215,24 @@ def convert(
     if target_format == "yolo":
         _write_yolo_description(dst, name, source, report)
     return report
+
+
+def _write_crops(
+    source: _Source, dst: Path, options: ConvertOptions, report: ConvertReport
+) -> None:
+    """Each box as a picture under ``dst/train|val/<class>/`` (by the split's role)."""
+    for split in source.splits:
+        folder = dst / ("train" if split.role == "train" else "val")
+        written, small, unreadable = write_crops(
+            split.records, source.names, folder, split.name, options.crop_pad
+        )
+        report.splits.append((split.name, split.role, len(split.records), written, 0))
+        report.boxes_written += written
+        if small:
+            report.add("small", small)
+        if unreadable:
+            report.add("unreadable", len(unreadable), unreadable)
+    report.written.append(dst)
 
 
 # ----------------------------------------------------------------------------------------------

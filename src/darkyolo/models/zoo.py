@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from darkyolo.darknet.cfg import (
+    ConnectedSpec,
     ConvSpec,
     NetworkConfig,
     RegionSpec,
@@ -137,8 +138,25 @@ def resolve_model(
     weights: str | Path | None = None,
     *,
     random_weights: bool = False,
+    task: str | None = "detect",
 ) -> ModelSource:
-    """Decide which cfg, weights and names ``model`` and ``weights`` mean (module docstring)."""
+    """Decide which cfg, weights and names ``model`` and ``weights`` mean (module docstring).
+    ``task`` ``detect`` or ``classify`` refuses the other kind of network by name (``None``:
+    either)."""
+    source = _resolve(model, weights, random_weights)
+    if task is not None and source.config.is_classifier != (task == "classify"):
+        kind, use = (
+            ("a classifier", "darkyolo classify val|predict")
+            if source.config.is_classifier
+            else ("a detector", "darkyolo detect|val")
+        )
+        raise DarkyoloError(f"{source.name} is {kind}: use {use}")
+    return source
+
+
+def _resolve(
+    model: str | Path | None, weights: str | Path | None, random_weights: bool
+) -> ModelSource:
     if random_weights and weights is not None:
         raise DarkyoloError("give either weights or random weights, not both")
     if model is None and weights is None:
@@ -216,12 +234,15 @@ def _checkpoint_source(
 
 def architecture(config: NetworkConfig) -> tuple:
     """The layers and their settings, leaving out what training may adapt: the class count (and
-    so the filters of the convolution before each head), the anchors and the heads' loss keys."""
-    heads = set(config.head_indices)
+    so the outputs of :attr:`~darkyolo.darknet.cfg.NetworkConfig.class_layers`), the anchors and
+    the heads' loss keys."""
+    adapted = set(config.class_layers)
     signature = []
     for index, spec in enumerate(config.layers):
-        if isinstance(spec, ConvSpec) and index + 1 in heads:
+        if isinstance(spec, ConvSpec) and index in adapted:
             signature.append(_fields(replace(spec, filters=0)))
+        elif isinstance(spec, ConnectedSpec) and index in adapted:
+            signature.append(_fields(replace(spec, output=0)))
         elif isinstance(spec, (YoloSpec, RegionSpec)):
             signature.append((type(spec).__name__, len(spec.mask)))
         else:

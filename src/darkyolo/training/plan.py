@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from darkyolo.classify.data import CropOptions, load_classification_data
 from darkyolo.darknet.cfg import NetworkConfig, parse_cfg, read_cfg_text, resolve_cfg_path
+from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import multiscale_sizes
 from darkyolo.data.transforms import AugmentOptions
@@ -30,7 +32,7 @@ from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
 from darkyolo.training.transfer import build_for_data
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-LR_POLICIES = ("auto", "cfg", "steps", "cosine", "constant")
+LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
 RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")
 
@@ -161,7 +163,7 @@ class TrainPlan:
     micro: int
     img_size: int
     sizes: tuple[int, ...]
-    augment: AugmentOptions | None
+    augment: AugmentOptions | CropOptions | None
     optimizer: str
     lr: float
     momentum: float
@@ -201,7 +203,7 @@ class TrainPlan:
                 steps = (round(0.8 * total), round(0.9 * total))
                 scales = (0.1, 0.1)
             burn = opt.burn_in if opt.burn_in is not None else min(net.burn_in, total // 4)
-            policy = net.policy if net.policy in ("steps", "constant") else "constant"
+            policy = net.policy if net.policy in ("steps", "poly", "constant") else "constant"
             schedule = LRSchedule(
                 self.lr, total, burn, net.power, policy, tuple(steps), tuple(scales), opt.lr_final
             )
@@ -252,7 +254,6 @@ def plan_training(
     opt = options
     _check_choices(opt)
 
-    spec = load_dataset(opt.data)
     pretrained: str | None = None
     if resume is not None:
         cfg_text, source = resume["cfg"], f"{resume['_path']}:cfg"
@@ -266,12 +267,21 @@ def plan_training(
             cfg_path = resolve_cfg_path(opt.model)
         cfg_text, cfg_path = read_cfg_text(cfg_path)
         source = str(cfg_path)
-    config, original, adapted_text = build_for_data(cfg_text, len(spec.names), source)
-    _refuse_unimplemented(config)
+    classifier = parse_cfg(cfg_text, source).is_classifier
+    if classifier:
+        data = load_classification_data(opt.data)
+        data_path, names = data.path, data.names
+    else:
+        spec = load_dataset(opt.data)
+        data_path, names = spec.path, spec.names
+    config, original, adapted_text = build_for_data(cfg_text, len(names), source)
+    if not classifier:
+        _refuse_unimplemented(config)
     notes = []
     if config is not original:
+        what = "outputs" if classifier else "heads"
         notes.append(
-            f"cfg {source}: heads adapted from {original.num_classes} to {config.num_classes} "
+            f"cfg {source}: {what} adapted from {original.num_classes} to {config.num_classes} "
             "classes (the data's)"
         )
     net = config.net
@@ -284,14 +294,23 @@ def plan_training(
             f"batch {batch} must split evenly over {world_size} processes x {subdivisions} "
             "subdivisions"
         )
-    last_head = config.heads[-1]
     img_size = opt.img_size or net.width
-    if img_size % 32:
+    augment: AugmentOptions | CropOptions | None = None
+    if classifier:
+        infer_shapes(config, img_size, img_size)  # any size its layers take
+        sizes: tuple[int, ...] = (img_size,)
+        if opt.augment:
+            augment = CropOptions.from_net(
+                net, img_size, flip=opt.flip, hue=opt.hue, saturation=opt.saturation,
+                exposure=opt.exposure,
+            )  # fmt: skip
+    elif img_size % 32:
         raise OptionError(f"--img-size {img_size} is not a multiple of 32")
-    multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
-    sizes = tuple(multiscale_sizes(img_size)) if multi else (img_size,)
-    augment = None
-    if opt.augment:
+    else:
+        last_head = config.heads[-1]
+        multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
+        sizes = tuple(multiscale_sizes(img_size)) if multi else (img_size,)
+    if opt.augment and not classifier:
         augment = AugmentOptions(
             geometry=opt.geometry,
             jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
@@ -303,14 +322,14 @@ def plan_training(
             mosaic=opt.mosaic,
         )
     policy = opt.lr_policy
-    if policy == "auto":
-        policy = "cfg" if opt.max_batches else "steps"
+    if policy == "auto":  # classifiers keep Darknet's poly
+        policy = "cfg" if opt.max_batches or classifier else "steps"
     return TrainPlan(
         options=opt,
         resumed_from=resumed_from,
         ignored=ignored,
-        data=str(spec.path),
-        names=tuple(spec.names),
+        data=str(data_path),
+        names=tuple(names),
         cfg_source=source,
         cfg_given=cfg_text,
         cfg_text=adapted_text,

@@ -6,6 +6,7 @@ afterwards ``policy`` decides:
 
 * ``steps``: ``lr`` times every ``scales[i]`` whose ``steps[i] <= k`` (Darknet's ``steps``);
 * ``cosine``: from ``lr`` at the end of burn-in down to ``lr·final`` at ``total`` updates;
+* ``poly``: ``lr·(1 - k/total)^power`` (Darknet's ``poly``, the classifiers' policy);
 * ``constant``: ``lr``.
 """
 
@@ -21,7 +22,7 @@ from torch import nn
 from darkyolo.darknet.cfg import NetSpec
 from darkyolo.errors import OptionError
 
-POLICIES = ("steps", "cosine", "constant")
+POLICIES = ("steps", "cosine", "poly", "constant")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class LRSchedule:
                 if update >= step:
                     rate *= scale
             return rate
+        if self.policy == "poly":
+            return self.lr * max(0.0, 1 - update / max(1, self.total)) ** self.power
         if self.policy == "cosine":
             span = max(1, self.total - self.burn_in)
             progress = min(1.0, max(0.0, (update - self.burn_in) / span))

@@ -193,7 +193,7 @@ class _CsvLog:
             writer.writerow([_cell(row.get(c)) for c in self.columns])
 
 
-def _epoch_line(epoch: int, epochs: int, stats: dict[str, float], metrics: dict[str, float]) -> str:
+def _epoch_line(epoch: int, epochs: int, stats: dict[str, float], metrics: str) -> str:
     parts = " ".join(
         f"{k} {v:.3g}" for k, v in stats.items() if k not in ("updates", "seen", "time_s", "img_s", "lr", "loss")
     )  # fmt: skip
@@ -201,9 +201,7 @@ def _epoch_line(epoch: int, epochs: int, stats: dict[str, float], metrics: dict[
         f"epoch {epoch}/{epochs}: loss {stats['loss']:.4g} ({parts}) lr {stats['lr']:.3g}, "
         f"{stats['img_s']:.1f} img/s, {stats['time_s']:.0f} s"
     )
-    if metrics:
-        line += f"; mAP@.5 {metrics['map50']:.4f} mAP@.5:.95 {metrics['map']:.4f}"
-    return line
+    return f"{line}; {metrics}" if metrics else line
 
 
 def _cell(value: Any) -> str:
@@ -283,14 +281,22 @@ class Trainer:
         )
         for note in notes:
             self.log(note)
-        self.dataset.mosaic_epochs = max(0, self.epochs - opt.close_mosaic)
+        self._after_schedule()
         self._build_optimization(model, use_scaler)
         self._open_run(resume)
         self.ready = True
         self.log(self._summary())
 
+    def _after_schedule(self) -> None:
+        """Once the run's length is known: mosaics stop ``close_mosaic`` epochs before the end."""
+        self.dataset.mosaic_epochs = max(0, self.epochs - self.options.close_mosaic)
+
     def _load_data(self) -> None:
         """The plan's splits, every picture scanned first (``--bad-images``)."""
+        if self.config.is_classifier:
+            raise TrainingError(
+                f"{self.config.source} is a classifier: train it with darkyolo classify train"
+            )
         self.spec = load_dataset(self.plan.data)
         policy = self.options.bad_images
         self.train_records, train_report = load_split(self.spec, "train", bad_images=policy)
@@ -384,11 +390,13 @@ class Trainer:
         if opt.compile:
             wrapped = torch.compile(wrapped)
         self.wrapped = wrapped
-        if self.loss_builder is None:
-            from darkyolo.losses import build_loss
+        self.loss_fn = (self.loss_builder or self._default_loss)(model)
 
-            self.loss_builder = build_loss
-        self.loss_fn = self.loss_builder(model)
+    def _default_loss(self, model: nn.Module) -> Callable[..., tuple[Tensor, dict[str, Tensor]]]:
+        """The task's loss: Darknet's detection losses (:func:`darkyolo.losses.build_loss`)."""
+        from darkyolo.losses import build_loss
+
+        return build_loss(model)
 
     def _open_run(self, resume: dict[str, Any] | None) -> None:
         """Counters (restored on resume) and the run folder with its cfg, options and plan."""
@@ -489,6 +497,7 @@ class Trainer:
         if improved:
             atomic_save(checkpoint, self.weights_dir / "best.pt")
             inference = self.ema.module if self.ema is not None else self.model
+        if improved and isinstance(inference, Darknet):
             save_darknet_weights(
                 inference, self.weights_dir / "best.weights", WeightsHeader(0, 2, 0, self.seen)
             )
@@ -534,13 +543,9 @@ class Trainer:
                     self.epoch % self.options.eval_interval == 0 or last_epoch
                 ):
                     evaluated = self.validate()
-                    metrics = {
-                        "map50": evaluated.map50,
-                        "map": evaluated.map,
-                        "map75": evaluated.map75,
-                    }
+                    metrics = self.metrics_of(evaluated)
                 score = (
-                    fitness(metrics)
+                    self.fitness(metrics)
                     if metrics
                     else (-epoch_stats["loss"] if not self.val_records else None)
                 )
@@ -549,14 +554,16 @@ class Trainer:
                     self.best_fitness, self.best_epoch = score, self.epoch
                     if evaluated is not None:
                         best_result = evaluated
-                        write_metrics_json(evaluated, self.run_dir / "metrics.json")
+                        self._write_best_metrics(evaluated)
                 if metrics:
                     self.last_metrics = metrics
-                self.log(_epoch_line(self.epoch, self.epochs, epoch_stats, metrics))
+                self.log(
+                    _epoch_line(self.epoch, self.epochs, epoch_stats, self.metrics_text(metrics))
+                )
                 row: dict[str, Any] = {"epoch": self.epoch, **epoch_stats}
                 row.update(
-                    {key: metrics.get(key) for key in ("map50", "map", "map75")},
-                    fitness=fitness(metrics) if metrics else None,
+                    {key: metrics.get(key) for key in self.METRICS},
+                    fitness=self.fitness(metrics) if metrics else None,
                 )  # same columns in every row: blank where not evaluated
                 assert results is not None
                 results.write(row)
@@ -599,6 +606,36 @@ class Trainer:
             f"stopped in epoch {self.epoch + 1}: {user_message(error)} (--bad-images stop){where}"
         )
 
+    # ------------------------------------------------------------------ the task's metrics
+
+    #: the validation numbers of a CSV row, in order
+    METRICS: tuple[str, ...] = ("map50", "map", "map75")
+
+    def metrics_of(self, result: Any) -> dict[str, float]:
+        """A validation result -> the numbers of :attr:`METRICS`."""
+        return {"map50": result.map50, "map": result.map, "map75": result.map75}
+
+    def fitness(self, metrics: dict[str, float]) -> float:
+        """What "best" maximises (see :func:`fitness`)."""
+        return fitness(metrics)
+
+    def metrics_text(self, metrics: dict[str, float]) -> str:
+        """The validation part of an epoch's line."""
+        if not metrics:
+            return ""
+        return f"mAP@.5 {metrics['map50']:.4f} mAP@.5:.95 {metrics['map']:.4f}"
+
+    def _report_best(self, result: Any) -> None:
+        """At the end: the best validation's plots (with ``plots``) and table."""
+        if self.options.plots:
+            from darkyolo.viz.plots import plot_pr_curves
+
+            plot_pr_curves(result, self.names, self.run_dir / "pr_curve.png")
+        self.log(format_table(result))
+
+    def _write_best_metrics(self, result: Any) -> None:
+        write_metrics_json(result, self.run_dir / "metrics.json")
+
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
@@ -635,7 +672,7 @@ class Trainer:
     def _finish(self, best_result: EvalResult | None) -> None:
         csv_path = self.run_dir / "results.csv"
         if self.options.plots and csv_path.is_file():
-            from darkyolo.viz.plots import plot_pr_curves, plot_training_curves
+            from darkyolo.viz.plots import plot_training_curves
 
             with open(csv_path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
@@ -647,10 +684,8 @@ class Trainer:
                 writer.writerows(rows)
             plot_training_curves(plot_csv, self.run_dir / "results.png")
             plot_csv.unlink()
-            if best_result is not None:
-                plot_pr_curves(best_result, self.names, self.run_dir / "pr_curve.png")
         if best_result is not None:
-            self.log(format_table(best_result))
+            self._report_best(best_result)
         self.log(
             f"done: {self.epoch} epochs, {self.updates} updates, {self.seen} images; best fitness "
             f"{self.best_fitness:.4f} at epoch {self.best_epoch}; weights in {self.weights_dir}"

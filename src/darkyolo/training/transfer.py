@@ -22,6 +22,7 @@ from darkyolo.darknet.cfg import (
     parse_cfg,
     read_sections,
     render_cfg,
+    set_classifier_classes,
     set_head_classes,
 )
 from darkyolo.darknet.weights import is_checkpoint
@@ -37,10 +38,15 @@ def adapt_classes(text: str, num_classes: int, file: str = "<cfg>") -> tuple[str
     """Cfg text with every head set to ``num_classes`` classes -> ``(text, changed)``.
 
     The ``[convolutional]`` right before each head gets ``filters = anchors x (5 + classes)``
-    (``len(mask)`` anchors for ``[yolo]``, ``num`` for ``[region]``). Unchanged text is returned
+    (``len(mask)`` anchors for ``[yolo]``, ``num`` for ``[region]``); a classifier's last layer
+    with weights before its ``[softmax]`` gets ``num_classes`` outputs. Unchanged text is returned
     as is (comments kept); a changed cfg is re-rendered without comments.
     """
     sections = read_sections(text, file)
+    if not any(section.kind in HEAD_KINDS for section in sections):
+        if set_classifier_classes(sections, num_classes, file):
+            return render_cfg(sections), True
+        return text, False
     changed = False
     for position, section in enumerate(sections):
         if section.kind not in HEAD_KINDS:

@@ -1,0 +1,117 @@
+"""A detector started from a classifier's prefix against the same detector from scratch, on BCCD
+(train 205 / val 87, the honest split; test is not touched). Same recipe, epochs and size for
+every arm; only ``--weights`` differs:
+
+* ``scratch``: yolov3-tiny from Darknet's initialisation;
+* ``bccd-crops``: Darknet's reference network (whose layers 0-12 are yolov3-tiny's) trained on
+  crops of BCCD's own training boxes (``darkyolo convert ... --to crops``), its ``.conv.13``;
+* ``clothing``: the same network trained on ../shared/data/clothing (the reference run of
+  ``benchmarks/classify_clothing.py``, or one made here), its ``.conv.13``.
+
+Prints mAP@.5 and mAP@[.5:.95] on val (pycocotools, conf 0.001) per arm, whichever way they fall.
+Usage::
+
+    python benchmarks/prefix_detector.py --epochs 10 --img-size 320
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def darkyolo(argv: list[str]) -> float:
+    from darkyolo.cli import main
+
+    start = time.perf_counter()
+    status = main(argv)
+    if status:
+        raise SystemExit(f"darkyolo {' '.join(argv)} exited with {status}")
+    return time.perf_counter() - start
+
+
+def bccd_split(out: Path) -> Path:
+    """BCCD as YOLO txt with its own train (205) and val (87) lists -> ``bccd-split.data``."""
+    data = out / "bccd" / "bccd-split.data"
+    if data.is_file():
+        return data
+    darkyolo(["convert", str(SHARED / "bccd"), str(out / "bccd"), "--force"])
+    main = SHARED / "bccd" / "ImageSets" / "Main"
+    for split in ("train", "val"):
+        ids = main.joinpath(f"{split}.txt").read_text().split()
+        (out / "bccd" / f"split-{split}.txt").write_text("".join(f"images/trainval/{i}.jpg\n" for i in ids))  # fmt: skip
+    data.write_text("classes=3\ntrain=split-train.txt\nvalid=split-val.txt\nnames=bccd.names\n")
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--img-size", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--classifier-epochs", type=int, default=15)
+    parser.add_argument("--crop-size", type=int, default=96, help="classifier input for crops")
+    parser.add_argument("--clothing-run", type=Path, help="a reference-network run on clothing")
+    parser.add_argument("--amp", default="bf16")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-prefix")
+    parser.add_argument("--arms", default="scratch,bccd-crops,clothing")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    arms = args.arms.split(",")
+    data = bccd_split(out)
+    seconds: dict[str, float] = {}
+    prefixes: dict[str, Path | None] = {"scratch": None}
+
+    if "bccd-crops" in arms:
+        crops = out / "bccd-crops"
+        if not crops.is_dir():
+            darkyolo(["convert", str(data), str(crops), "--to", "crops"])
+        argv = ["classify", "train", "--model", "darknet", "--data", str(crops), "--epochs", str(args.classifier_epochs), "--img-size", str(args.crop_size), "--batch", "32", "--amp", args.amp, "--project", str(out), "--name", "crops-classifier", "--exist-ok", "--no-progress"]  # fmt: skip
+        seconds["bccd-crops classifier"] = darkyolo(argv)
+        prefix = out / "bccd-crops.conv.13"
+        darkyolo(["export", "--weights", str(out / "crops-classifier" / "weights" / "best.pt"), "--prefix", "13", "-o", str(prefix)])  # fmt: skip
+        prefixes["bccd-crops"] = prefix
+    if "clothing" in arms:
+        run = args.clothing_run or ROOT / "runs" / "bench-classify" / "darknet-224"
+        if not (run / "weights" / "best.pt").is_file():
+            argv = ["classify", "train", "--model", "darknet", "--data", str(SHARED / "clothing"), "--epochs", str(args.classifier_epochs), "--img-size", "224", "--batch", "32", "--amp", args.amp, "--project", str(out), "--name", "clothing-classifier", "--exist-ok", "--no-progress"]  # fmt: skip
+            seconds["clothing classifier"] = darkyolo(argv)
+            run = out / "clothing-classifier"
+        prefix = out / "clothing.conv.13"
+        darkyolo(["export", "--weights", str(run / "weights" / "best.pt"), "--prefix", "13", "-o", str(prefix)])  # fmt: skip
+        prefixes["clothing"] = prefix
+
+    results = {}
+    for arm in arms:
+        argv = ["train", "--model", "yolov3-tiny", "--data", str(data), "--epochs", str(args.epochs), "--img-size", str(args.img_size), "--batch", str(args.batch), "--amp", args.amp, "--project", str(out), "--name", f"det-{arm}", "--exist-ok", "--no-progress", "--no-plots"]  # fmt: skip
+        if prefixes.get(arm) is not None:
+            argv += ["--weights", str(prefixes[arm])]
+        seconds[f"detector {arm}"] = darkyolo(argv)
+        rows = (out / f"det-{arm}" / "results.csv").read_text().splitlines()
+        header, last = rows[0].split(","), rows[-1].split(",")
+        metrics = json.loads((out / f"det-{arm}" / "metrics.json").read_text())
+        results[arm] = {"best": metrics, "last": dict(zip(header, last))}
+        print(f"== {arm}: best mAP@.5 {metrics.get('map50')} mAP@[.5:.95] {metrics.get('map')}", flush=True)  # fmt: skip
+
+    print(f"\nBCCD val, yolov3-tiny, {args.epochs} epochs at {args.img_size}, batch {args.batch}:")
+    print(f"{'start':12} {'best mAP@.5':>12} {'best mAP@.5:.95':>16} {'last mAP@.5':>12} {'last mAP@.5:.95':>16} {'train s':>8}")  # fmt: skip
+    for arm, result in results.items():
+        best, last = result["best"], result["last"]
+        print(f"{arm:12} {best['map50']:12.4f} {best['map']:16.4f} {float(last['map50']):12.4f} {float(last['map']):16.4f} {seconds[f'detector {arm}']:8.0f}")  # fmt: skip
+    for name, value in seconds.items():
+        if "classifier" in name:
+            print(f"{name}: {value:.0f} s")
+    (out / "summary.json").write_text(
+        json.dumps({"results": results, "seconds": seconds}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Training a classifier with the detection engine (:class:`~darkyolo.training.trainer.Trainer`):
+the same optimiser updates, schedule, EMA, AMP, DDP, checkpoints and resume, CSV log and
+progress bars. Only the task's parts differ: class folders or a Darknet list for data,
+Darknet's crop augmentation, the ``[softmax]`` loss, top-1/top-5 validation on centre crops,
+and a confusion matrix at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from darkyolo.classify.data import (
+    ClassificationDataset,
+    collate_classification,
+    drop_unreadable,
+    load_classification_data,
+)
+from darkyolo.classify.evaluate import ClassifyResult, evaluate_classifier, plot_confusion
+from darkyolo.classify.loss import SoftmaxLoss
+from darkyolo.data.multiscale import MultiScaleBatchSampler
+from darkyolo.errors import TrainingError
+from darkyolo.evaluation.validate import recalibrate_batch_norm
+from darkyolo.training.plan import TrainOptions
+from darkyolo.training.trainer import Trainer, TrainResult
+
+#: the classifier ``darkyolo classify train`` trains when no ``--model`` is given
+DEFAULT_CLASSIFIER = "darknet19"
+
+
+class ClassifierTrainer(Trainer):
+    """Train a classifier cfg (no detection heads, a final ``[softmax]``) on a class-folder tree
+    or a Darknet ``.data`` list. ``network`` replaces the network built from the cfg (a peer such
+    as torchvision's ResNet-18 trained with the same loop; the cfg still gives the recipe)."""
+
+    METRICS = ("top1", "top5")
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        *,
+        network: nn.Module | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        super().__init__(options, log=log)
+        self.network = network
+
+    def _load_data(self) -> None:
+        data = load_classification_data(self.plan.data)
+        policy = self.options.bad_images
+        self.train_records, train_lines = drop_unreadable(data.train, policy, "the train split")
+        self.val_records, val_lines = drop_unreadable(data.val, policy, "the val split")
+        self.unreadable: dict[int, str] = {}
+        for line in [*data.notes, *train_lines, *val_lines]:
+            self.log(line)
+        if not self.train_records:
+            raise TrainingError(f"{data.path}: the train split has no usable images")
+        if not self.config.is_classifier:
+            raise TrainingError(f"{self.config.source} is a detector: train it with darkyolo train")
+
+    def _build_model(self, fresh: bool) -> nn.Module:
+        if self.network is None:
+            return super()._build_model(fresh)
+        self.frozen_bn = []
+        return self.network
+
+    def _build_loader(self) -> None:
+        opt, plan = self.options, self.plan
+        self.batch, self.subdivisions, self.micro = plan.batch, plan.subdivisions, plan.micro
+        self.images_per_update = plan.batch // plan.world_size
+        self.img_size, self.sizes, self.augment = plan.img_size, [plan.img_size], plan.augment
+        self.dataset = ClassificationDataset(
+            self.train_records, self.img_size, self.augment, seed=opt.seed, cache=opt.cache,
+            skip_unreadable=opt.bad_images == "exclude",
+        )  # fmt: skip
+        calib = np.random.default_rng(opt.seed).permutation(len(self.train_records))
+        self.calib_dataset = ClassificationDataset(
+            [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
+            self.img_size,
+        )
+        self.sampler = DistributedSampler(
+            self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True,
+            seed=opt.seed, drop_last=False,
+        )  # fmt: skip
+        self.batch_sampler = MultiScaleBatchSampler(
+            self.sampler, self.micro, [self.img_size], seed=opt.seed
+        )
+        self.loader = DataLoader(
+            self.dataset, batch_sampler=self.batch_sampler, num_workers=opt.workers,
+            collate_fn=collate_classification, pin_memory=self.device.type == "cuda",
+            persistent_workers=opt.workers > 0, prefetch_factor=4 if opt.workers > 0 else None,
+        )  # fmt: skip
+        self.micro_per_epoch = len(self.batch_sampler)
+        self.updates_per_epoch = -(-self.micro_per_epoch // self.subdivisions)
+
+    def _after_schedule(self) -> None:
+        """Nothing: no mosaics to close."""
+
+    def _default_loss(self, model: nn.Module) -> SoftmaxLoss:
+        return SoftmaxLoss(model)
+
+    def validate(self) -> ClassifyResult:
+        """Top-1/top-5 of the EMA weights (or the model) on the val split's centre crops."""
+        model = self.ema.module if self.ema is not None else self.model
+        if self.options.bn_recalib > 0:
+            self.recalibrate(model)
+        result = evaluate_classifier(
+            model, self.val_records, self.names, self.img_size, self.device,
+            batch_size=self.options.val_batch, amp_dtype=self.amp_dtype,
+            progress=self.options.progress,
+        )  # fmt: skip
+        if result.unreadable:
+            self.log(f"warning: validation: {len(result.unreadable)} pictures could not be read")
+        self.model.train()
+        return result
+
+    def recalibrate(self, model: nn.Module) -> int:
+        dataset, size = self.calib_dataset, max(1, self.options.val_batch)
+        batches = (
+            collate_classification([dataset[i] for i in range(start, min(start + size, len(dataset)))])[0]
+            for start in range(0, len(dataset), size)
+        )  # fmt: skip
+        return recalibrate_batch_norm(model, batches, self.device)
+
+    def metrics_of(self, result: ClassifyResult) -> dict[str, float]:
+        return {"top1": result.top1, "top5": result.top5}
+
+    def fitness(self, metrics: dict[str, float]) -> float:
+        """0.9 top-1 + 0.1 top-5."""
+        return 0.9 * metrics.get("top1", 0.0) + 0.1 * metrics.get("top5", 0.0)
+
+    def metrics_text(self, metrics: dict[str, float]) -> str:
+        if not metrics:
+            return ""
+        return f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f}"
+
+    def _report_best(self, result: ClassifyResult) -> None:
+        if self.options.plots:
+            plot_confusion(result, self.run_dir / "confusion_matrix.png")
+        self.log(result.table())
+
+    def _write_best_metrics(self, result: ClassifyResult) -> None:
+        result.write_json(self.run_dir / "metrics.json")
+
+
+def train_classifier(options: TrainOptions, **kwargs: Any) -> TrainResult:
+    """Build a :class:`ClassifierTrainer` for ``options`` and run it."""
+    return ClassifierTrainer(options, **kwargs).fit()
+
+
+__all__ = ["DEFAULT_CLASSIFIER", "ClassifierTrainer", "train_classifier"]

@@ -1,0 +1,176 @@
+"""``darkyolo classify train|val|predict``: Darknet classifiers (``darknet19``, ``darknet53``,
+the reference network, or any cfg ending in ``[softmax]``) on a class-folder tree or a Darknet
+``.data`` list.
+
+``train`` takes the options of ``darkyolo train`` (the same engine: checkpoints, resume, EMA, AMP,
+DDP); the detection-only ones are refused. The 448 fine-tune of YOLOv2's "high resolution
+classifier" is ``classify train --model darknet19_448 --weights runs/classify/exp/weights/best.pt
+--epochs 10``: a new run, so the image count starts at zero as with Darknet's ``-clear``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from darkyolo.errors import OptionError
+
+HELP = "train, score or run a Darknet classifier (darknet19, darknet53, the reference network)"
+
+#: train options that mean something only for detection; given to ``classify train``, an error
+DETECTION_ONLY = (
+    "multi_scale", "geometry", "jitter", "scale", "mosaic", "close_mosaic", "obj_prior", "val_conf",
+    "val_iou",
+)  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from darkyolo.commands import train as train_command
+
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    train = sub.add_parser("train", help="train a classifier", description="train a classifier")
+    train_command.add_arguments(train)
+    from darkyolo.classify.trainer import DEFAULT_CLASSIFIER
+
+    train.set_defaults(model=DEFAULT_CLASSIFIER, project="runs/classify", run=_train)
+
+    val = sub.add_parser("val", help="top-1/top-5 and the confusion matrix on a split")
+    _model_arguments(val)
+    val.add_argument("--data", required=True, help="class-folder tree or Darknet .data file")
+    val.add_argument("--split", choices=("val", "train"), default="val")
+    val.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
+    val.add_argument("--batch", type=int, default=32, help="pictures per forward pass")
+    val.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    val.add_argument("--project", default="runs/classify", help="output root")
+    val.add_argument("--name", default="val", help="output folder (val, val2, ...)")
+    val.add_argument("--no-plots", dest="plots", action="store_false", help="no confusion PNG")
+    val.set_defaults(run=_val)
+
+    predict = sub.add_parser("predict", help="the top classes of pictures, with their names")
+    _model_arguments(predict)
+    predict.add_argument("source", nargs="+", help="pictures, folders, globs or list files")
+    predict.add_argument("--top", type=int, default=5, help="classes shown per picture")
+    predict.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    predict.add_argument("--json", type=Path, help="also write the predictions to this file")
+    predict.set_defaults(run=_predict)
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="classifier cfg (bundled name or path); default: the cfg in --weights")  # fmt: skip
+    parser.add_argument("--weights", required=True, help="checkpoint (.pt) or Darknet .weights")
+    parser.add_argument("--names", type=Path, help="class names file (default: the checkpoint's)")
+
+
+def run(args: argparse.Namespace) -> int:  # pragma: no cover - each action sets its own run
+    return args.run(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from darkyolo.classify.trainer import ClassifierTrainer
+    from darkyolo.commands.train import options_from_args
+    from darkyolo.errors import TrainingError
+    from darkyolo.training.plan import TrainOptions
+
+    defaults = asdict(TrainOptions())
+    given = [k for k in DETECTION_ONLY if getattr(args, k, None) not in (None, defaults[k])]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise OptionError(f"{flag} is a detection option; classifiers crop as their cfg says")
+    if args.resume is None and not args.data:
+        raise TrainingError("--data is required (class folders or a .data file) unless --resume")
+    if args.resume is not None and not args.data:
+        args.data = ""
+    ClassifierTrainer(options_from_args(args)).fit()
+    return 0
+
+
+def _load(args: argparse.Namespace):  # -> (Darknet, names, size, device)
+    from darkyolo.data.formats.yolo import read_names
+    from darkyolo.device import resolve_device
+    from darkyolo.models.zoo import resolve_model
+
+    source = resolve_model(args.model, args.weights, task="classify")
+    for note in source.notes:
+        print(note)
+    model = source.build()
+    names = read_names(args.names) if args.names else source.names
+    if names is None or len(names) != model.num_classes:
+        count = "no" if names is None else len(names)
+        raise OptionError(
+            f"{args.weights}: the network has {model.num_classes} outputs but {count} class "
+            "names came with it: give --names FILE"
+        )
+    size = args.img_size or model.config.net.width
+    device = resolve_device(args.device)
+    return model.to(device), list(names), size, device
+
+
+def _val(args: argparse.Namespace) -> int:
+    from darkyolo.classify.data import drop_unreadable, load_classification_data
+    from darkyolo.classify.evaluate import evaluate_classifier, plot_confusion
+    from darkyolo.inference.outputs import new_run_dir
+
+    model, names, size, device = _load(args)
+    data = load_classification_data(args.data)
+    if data.names != names:
+        raise OptionError(f"{args.data}: classes {data.names} differ from the model's {names}")
+    items = data.val if args.split == "val" else data.train
+    if not items:
+        raise OptionError(f"{args.data}: the {args.split} split has no pictures")
+    items, lines = drop_unreadable(items, "exclude", f"the {args.split} split")
+    for line in [*data.notes, *lines]:
+        print(line)
+    result = evaluate_classifier(model, items, names, size, device, batch_size=args.batch)
+    print(result.table())
+    out = new_run_dir(args.project, args.name, False)
+    result.write_json(out / "metrics.json")
+    if args.plots:
+        plot_confusion(result, out / "confusion_matrix.png")
+    print(f"wrote {out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from darkyolo.classify.data import center_crop
+    from darkyolo.classify.evaluate import class_probabilities
+    from darkyolo.data.images import collect_sources, read_image
+    from darkyolo.errors import DataError
+
+    if args.top < 1:
+        raise OptionError(f"--top must be at least 1, got {args.top}")
+    model, names, size, device = _load(args)
+    sources = collect_sources(args.source)
+    pictures = list(sources.images)
+    for entry in sources.missing:
+        print(f"{entry}: no such picture, folder or list", file=sys.stderr)
+    if not pictures:
+        raise OptionError(f"no pictures in {' '.join(args.source)}")
+    top = min(args.top, len(names))
+    results, failed = [], 0
+    for path in pictures:
+        try:
+            image = center_crop(read_image(path), size)
+        except DataError as error:
+            print(f"{path}: skipped: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        x = torch.from_numpy(image.transpose(2, 0, 1).copy())[None].to(device).float() / 255
+        with torch.inference_mode():
+            probs = class_probabilities(model, x)[0].cpu()
+        values, indices = probs.topk(top)
+        ranked = [(names[int(i)], float(v)) for v, i in zip(values, indices)]
+        print(f"{path}: " + ", ".join(f"{100 * p:.1f}% {name}" for name, p in ranked))
+        results.append({"image": str(path), "top": [{"class": n, "p": p} for n, p in ranked]})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+    if failed:
+        print(f"{failed} of {len(pictures)} pictures could not be read", file=sys.stderr)
+    return 0 if results else 2
