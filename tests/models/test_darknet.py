@@ -120,3 +120,16 @@ def test_an_absurd_filters_count_is_refused_before_allocating() -> None:
     with pytest.raises(ConfigError, match="more than the 1,000,000,000 any YOLO needs") as caught:
         Darknet(config)
     assert caught.value.line == 10 and caught.value.key == "filters"
+
+
+def test_load_model_honours_prefixes(tmp_path) -> None:
+    """A ``.conv.N`` file fills the layers it holds; the others keep their initial values."""
+    from darkyolo.export import export_prefix
+    from darkyolo.models.darknet import load_model
+
+    full = load_model("yolov3-tiny").randomize_(seed=3)
+    path, count = export_prefix(full, tmp_path / "tiny.conv.15", 15)
+    assert count == 9  # layers 0..14: 9 convolutions and 6 max-pools
+    fresh = load_model("yolov3-tiny", path)
+    assert torch.equal(fresh.layers[14].conv.weight, full.layers[14].conv.weight)
+    assert not torch.equal(fresh.layers[15].conv.weight, full.layers[15].conv.weight)
