@@ -136,12 +136,13 @@ def tiny_classifier_cfg(
     size: int = 32,
     *,
     filters: tuple[int, int, int] = (8, 16, 32),
+    batch_normalize: bool = True,
     **net_options: object,
 ) -> str:
     """A classifier whose layers 0-4 are :func:`tiny_cfg`'s (so its ``.conv.5`` prefix starts
     that detector): the same three convs and two max-pools, then a 1x1 linear conv with
     ``classes`` filters, ``[avgpool]``, ``[softmax]``."""
-    first, second, third = (conv(f, stride=2) for f in filters)
+    first, second, third = (conv(f, stride=2, batch_normalize=batch_normalize) for f in filters)
     training = {
         "learning_rate": 0.05,
         "policy": "poly",

@@ -56,10 +56,14 @@ def summary(model: Darknet, height: int, width: int) -> str:
         head.num_anchors * shapes[i].output[1] * shapes[i].output[2]
         for i, head in zip(model.head_indices, model.heads)
     )
+    task = (
+        f"a classifier of {model.num_classes} classes"
+        if model.task == "classify"
+        else f"{len(model.heads)} head(s), {model.num_classes} classes, {outputs} boxes per image"
+    )
     return (
         f"{model.config.source}: {len(shapes)} layers, {params:,} parameters, {flops:.2f} GFLOPs "
-        f"at {height}x{width}, {len(model.heads)} head(s), {model.num_classes} classes, "
-        f"{outputs} boxes per image"
+        f"at {height}x{width}, {task}"
     )
 
 
@@ -73,7 +77,8 @@ def bundled_models() -> str:
         aliases = f" (alias {', '.join(entry.aliases)})" if entry.aliases else ""
         lines.append(f"  {entry.name}{aliases}{default}: {classes} classes; {entry.summary}")
     lines.append("architectures (cfg only; give --weights, e.g. Darknet's official .weights):")
-    lines.append("  " + ", ".join(bundled_cfgs()))
+    lines.append("  detectors: " + ", ".join(bundled_cfgs("detect")))
+    lines.append("  classifiers (darkyolo classify): " + ", ".join(bundled_cfgs("classify")))
     return "\n".join(lines)
 
 
