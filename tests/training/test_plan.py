@@ -104,3 +104,22 @@ def test_a_run_writes_its_plan(tmp_path, bccd_small, tiny_cfg_file, monkeypatch)
     written = json.loads((trainer.run_dir / "plan.json").read_text())
     assert written["batch"] == 4 and written["names"] == ["Platelets", "RBC", "WBC"]
     assert written["options"]["epochs"] == 1
+
+
+def test_a_classifier_plan(tmp_path):
+    """A classifier cfg: class folders, Darknet's crops and poly, the rate scaled to the batch."""
+    from tiny import class_folders
+
+    from darkyolo.classify.data import CropOptions
+
+    data = class_folders(tmp_path / "shapes", per_class=2)
+    plan = plan_training(TrainOptions(model="darknet19", data=str(data), batch=32, epochs=2))
+    assert plan.names == ("blue", "red") and plan.config.num_classes == 2
+    assert plan.lr == pytest.approx(0.1 * 32 / 128) and plan.lr_policy == "cfg"
+    assert isinstance(plan.augment, CropOptions) and plan.augment.angle == 7
+    assert any("scaled to batch 32" in note for note in plan.notes)
+    assert any("outputs adapted from 1000 to 2 classes" in note for note in plan.notes)
+    given = plan_training(TrainOptions(model="darknet19", data=str(data), batch=32, lr=0.01))
+    assert given.lr == 0.01
+    _, _, schedule, _ = plan.schedule(10)
+    assert schedule.policy == "poly" and schedule.total == 20 and schedule.burn_in == 5

@@ -56,6 +56,9 @@ class TrainOptions:
     mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
     ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
     updates do not depend on the loss's scale, which suits short runs from scratch).
+    Classifier cfgs (no detection heads; ``darkyolo classify train``) read ``data`` as class
+    folders or a Darknet list, crop as their ``[net]`` says, keep the cfg's ``poly`` policy, and
+    scale the cfg's learning rate by ``batch / cfg batch`` unless ``lr`` is given.
     """
 
     model: str = "yolov3-tiny"
@@ -321,6 +324,15 @@ def plan_training(
             exposure=opt.exposure if opt.exposure is not None else net.exposure,
             mosaic=opt.mosaic,
         )
+    lr = opt.lr if opt.lr is not None else net.learning_rate
+    if classifier and opt.lr is None and batch != net.batch:
+        # a classifier cfg's rate is for its own batch (128 for ImageNet): the linear scaling
+        # rule keeps the step per image; unscaled, 0.1 at batch 32 diverges from scratch
+        lr = net.learning_rate * batch / net.batch
+        notes.append(
+            f"learning rate {lr:g}: the cfg's {net.learning_rate:g} for its batch {net.batch}, "
+            f"scaled to batch {batch}"
+        )
     policy = opt.lr_policy
     if policy == "auto":  # classifiers keep Darknet's poly
         policy = "cfg" if opt.max_batches or classifier else "steps"
@@ -343,7 +355,7 @@ def plan_training(
         sizes=sizes,
         augment=augment,
         optimizer=opt.optimizer,
-        lr=opt.lr if opt.lr is not None else net.learning_rate,
+        lr=lr,
         momentum=opt.momentum if opt.momentum is not None else net.momentum,
         decay=opt.decay if opt.decay is not None else net.decay,
         lr_policy=policy,
