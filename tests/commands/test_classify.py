@@ -80,3 +80,13 @@ def test_classify_errors_are_one_line(tmp_path: Path, bccd_small: Path) -> None:
     assert status == 2 and "x.weights" in err
     status, err, _ = run_cli(["classify", "train", "--model", "cls.cfg", "--data", str(tmp_path / "nothing")], tmp_path)  # fmt: skip
     assert status == 2 and "nothing: no such folder or .data file" in err
+
+
+def test_a_classifier_is_not_a_detector(tmp_path: Path) -> None:
+    status, err, _ = run_cli(["detect", "x.jpg", "--model", "darknet", "--random-weights"], tmp_path)  # fmt: skip
+    assert status == 2 and "is a classifier: use darkyolo classify val|predict" in err
+    status, err, _ = run_cli(["export", "--model", "darknet", "--random-weights"], tmp_path)
+    assert status == 2 and "is a classifier" in err
+    status, err, out = run_cli(["export", "--model", "darknet", "--random-weights", "--prefix", "13"], tmp_path)  # fmt: skip
+    assert status == 0, err
+    assert (tmp_path / "darknet.conv.13").stat().st_size == 20 + 4 * (29_293_940 - 20 - 4 * (1000 + 1024 * 1000)) // 4  # fmt: skip

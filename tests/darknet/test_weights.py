@@ -34,11 +34,24 @@ def test_old_header_has_32bit_seen(tmp_path: Path) -> None:
     assert path.stat().st_size == 16 + 4 * (44948600 - 20) // 4
 
 
-@pytest.mark.parametrize(("name", "size"), [("yolov3", 248_007_048), ("yolov3-tiny", 35_434_956)])
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("yolov3", 248_007_048),
+        ("yolov3-tiny", 35_434_956),
+        ("darknet19", 83_427_124),
+        ("darknet53", 166_582_580),
+        ("darknet", 29_293_940),
+    ],
+)
 def test_sizes_match_the_official_files(name: str, size: int, tmp_path: Path) -> None:
-    path = tmp_path / f"{name}.weights"
-    save_darknet_weights(load_model(name), path)
+    """Random weights written for each cfg have the official file's size, and read back to the
+    same bytes."""
+    path, again = tmp_path / f"{name}.weights", tmp_path / "again.weights"
+    save_darknet_weights(load_model(name).randomize_(seed=4), path)
     assert path.stat().st_size == size
+    save_darknet_weights(load_model(name, path), again)
+    assert again.read_bytes() == path.read_bytes()
 
 
 def test_prefix_backbone_file(tmp_path: Path) -> None:
