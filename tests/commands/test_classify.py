@@ -87,6 +87,6 @@ def test_a_classifier_is_not_a_detector(tmp_path: Path) -> None:
     assert status == 2 and "is a classifier: use darkyolo classify val|predict" in err
     status, err, _ = run_cli(["export", "--model", "darknet", "--random-weights"], tmp_path)
     assert status == 2 and "is a classifier" in err
-    status, err, out = run_cli(["export", "--model", "darknet", "--random-weights", "--prefix", "13"], tmp_path)  # fmt: skip
+    status, err, _ = run_cli(["export", "--model", "darknet", "--random-weights", "--prefix", "13"], tmp_path)  # fmt: skip
     assert status == 0, err
     assert (tmp_path / "darknet.conv.13").stat().st_size == 20 + 4 * (29_293_940 - 20 - 4 * (1000 + 1024 * 1000)) // 4  # fmt: skip
