@@ -25,6 +25,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from darkyolo.darknet.cfg import NetSpec
+from darkyolo.data.description import read_data_options, read_image_list, resolve_data_path
+from darkyolo.data.formats.yolo import read_names
 from darkyolo.data.images import IMAGE_SUFFIXES, read_image
 from darkyolo.data.scan import cache_for, scan_images, stop_if_asked
 from darkyolo.data.transforms import hsv_distort, rand_scale
@@ -106,72 +108,41 @@ def _from_folders(root: Path) -> ClassificationData:
     return ClassificationData(root, names, splits["train"], splits["val"], notes)
 
 
-def _read_key_values(path: Path) -> dict[str, tuple[str, int]]:
-    values: dict[str, tuple[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=" not in line:
-            raise DataError(f"expected key=value, got {line!r}", str(path), number)
-        key, value = (part.strip() for part in line.split("=", 1))
-        values[key] = (value, number)
-    return values
-
-
 def _from_data_file(path: Path) -> ClassificationData:
-    values = _read_key_values(path)
-
-    def resolve(text: str) -> Path:
-        candidate = Path(text)
-        return candidate if candidate.is_absolute() or candidate.exists() else path.parent / text
-
-    names_key = "labels" if "labels" in values else "names"
-    if names_key not in values:
+    options, lines = read_data_options(path)
+    names_key = "labels" if "labels" in options else "names"
+    if names_key not in options:
         raise DataError("needs labels= (or names=): the file of class names", str(path))
-    names_file = resolve(values[names_key][0])
-    if not names_file.is_file():
+    names = read_names(resolve_data_path(path, options[names_key], names_key, lines[names_key]))
+    if "classes" in options and options["classes"] != str(len(names)):
         raise DataError(
-            f"{names_key}= file not found: {names_file}", str(path), values[names_key][1]
-        )
-    names = [line.strip() for line in names_file.read_text(encoding="utf-8-sig").splitlines()]
-    names = [n for n in names if n]
-    if "classes" in values and int(values["classes"][0]) != len(names):
-        raise DataError(
-            f"classes={values['classes'][0]} but {names_file} names {len(names)}",
+            f"classes={options['classes']} but {names_key}= names {len(names)}",
             str(path),
-            values["classes"][1],
+            lines["classes"],
         )
-    if "train" not in values:
+    if "train" not in options:
         raise DataError("needs train= (a list of picture paths)", str(path))
     notes: list[str] = []
-    splits = {}
-    for split, key in (("train", "train"), ("val", "valid")):
-        if key not in values:
-            splits[split] = []
-            continue
-        list_file = resolve(values[key][0])
-        if not list_file.is_file():
-            raise DataError(f"{key}= list not found: {list_file}", str(path), values[key][1])
-        splits[split] = _label_by_substring(list_file, names, notes)
+    splits: dict[str, list[LabelledImage]] = {"train": [], "val": []}
+    for split, key in (("train", "train"), ("val", "valid"), ("val", "val")):
+        if key in options:
+            listing = resolve_data_path(path, options[key], key, lines[key])
+            splits[split] = _label_by_substring(listing, names, notes)
     if not splits["train"]:
         raise DataError("no training picture has a class in its path", str(path))
     return ClassificationData(path, names, splits["train"], splits["val"], notes)
 
 
 def _label_by_substring(list_file: Path, names: list[str], notes: list[str]) -> list[LabelledImage]:
-    """Darknet's rule: the class of a path is the one label occurring in it."""
+    """Darknet's rule: the class of a path (as the list writes it) is the one label in it."""
     items, unmatched, ambiguous = [], [], []
-    for line in list_file.read_text(encoding="utf-8-sig").splitlines():
-        text = line.strip()
-        if not text:
-            continue
-        image = Path(text) if Path(text).is_absolute() else list_file.parent / text
-        found = [i for i, name in enumerate(names) if name in text]
+    for image in read_image_list(list_file):
+        written = image.relative_to(list_file.parent) if image.is_relative_to(list_file.parent) else image  # fmt: skip
+        found = [i for i, name in enumerate(names) if name in str(written)]
         if len(found) == 1:
             items.append(LabelledImage(image, found[0]))
         else:
-            (unmatched if not found else ambiguous).append(text)
+            (unmatched if not found else ambiguous).append(str(written))
     for what, paths in (("no label", unmatched), ("several labels", ambiguous)):
         if paths:
             notes.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from darkyolo.darknet.cfg import CostSpec, SoftmaxSpec
+from darkyolo.darknet.cfg import CostSpec
 
 
 class SoftmaxLoss:
@@ -30,9 +30,8 @@ class SoftmaxLoss:
         config = getattr(model, "config", None)
         self.probabilities = getattr(model, "classify", lambda x: x.float().softmax(dim=-1))
         self.weight = 1.0
-        if config is not None:
-            softmax = [i for i, s in enumerate(config.layers) if isinstance(s, SoftmaxSpec)]
-            after = config.layers[softmax[-1] + 1 :] if softmax else ()
+        if config is not None and config.softmax_index is not None:
+            after = config.layers[config.softmax_index + 1 :]
             self.weight += sum(s.scale for s in after if isinstance(s, CostSpec))
 
     def __call__(

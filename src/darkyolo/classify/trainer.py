@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
 
 from darkyolo.classify.data import (
     ClassificationDataset,
@@ -22,7 +21,6 @@ from darkyolo.classify.data import (
 )
 from darkyolo.classify.evaluate import ClassifyResult, evaluate_classifier, plot_confusion
 from darkyolo.classify.loss import SoftmaxLoss
-from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.errors import TrainingError
 from darkyolo.evaluation.validate import recalibrate_batch_norm
 from darkyolo.training.plan import TrainOptions
@@ -82,20 +80,7 @@ class ClassifierTrainer(Trainer):
             [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
             self.img_size,
         )
-        self.sampler = DistributedSampler(
-            self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True,
-            seed=opt.seed, drop_last=False,
-        )  # fmt: skip
-        self.batch_sampler = MultiScaleBatchSampler(
-            self.sampler, self.micro, [self.img_size], seed=opt.seed
-        )
-        self.loader = DataLoader(
-            self.dataset, batch_sampler=self.batch_sampler, num_workers=opt.workers,
-            collate_fn=collate_classification, pin_memory=self.device.type == "cuda",
-            persistent_workers=opt.workers > 0, prefetch_factor=4 if opt.workers > 0 else None,
-        )  # fmt: skip
-        self.micro_per_epoch = len(self.batch_sampler)
-        self.updates_per_epoch = -(-self.micro_per_epoch // self.subdivisions)
+        self._open_loader(collate_classification)
 
     def _after_schedule(self) -> None:
         """Nothing: no mosaics to close."""

@@ -72,8 +72,7 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from darkyolo.classify.trainer import ClassifierTrainer
-    from darkyolo.commands.train import options_from_args
-    from darkyolo.errors import TrainingError
+    from darkyolo.commands.train import options_from_args, require_data
     from darkyolo.training.plan import TrainOptions
 
     defaults = asdict(TrainOptions())
@@ -81,10 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise OptionError(f"{flag} is a detection option; classifiers crop as their cfg says")
-    if args.resume is None and not args.data:
-        raise TrainingError("--data is required (class folders or a .data file) unless --resume")
-    if args.resume is not None and not args.data:
-        args.data = ""
+    require_data(args, "class folders or a .data file")
     ClassifierTrainer(options_from_args(args)).fit()
     return 0
 

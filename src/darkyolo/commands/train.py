@@ -115,12 +115,19 @@ def options_from_args(args: argparse.Namespace):  # -> TrainOptions
     return TrainOptions(**values)
 
 
-def run(args: argparse.Namespace) -> int:
-    from darkyolo.training.trainer import Trainer, TrainingError
+def require_data(args: argparse.Namespace, what: str) -> None:
+    """``--data`` (``what``) is needed unless the run is a ``--resume``, which keeps its own."""
+    from darkyolo.errors import TrainingError
 
     if args.resume is None and not args.data:
-        raise TrainingError("--data is required (a .data file) unless --resume is given")
-    if args.resume is not None and not args.data:
+        raise TrainingError(f"--data is required ({what}) unless --resume is given")
+    if not args.data:
         args.data = ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from darkyolo.training.trainer import Trainer
+
+    require_data(args, "a .data file")
     Trainer(options_from_args(args)).fit()
     return 0

@@ -369,15 +369,20 @@ class NetworkConfig:
         classifier, the last ``[convolutional]``/``[connected]`` before its last ``[softmax]``."""
         if self.head_indices:
             return [i - 1 for i in self.head_indices]
-        softmax = [i for i, layer in enumerate(self.layers) if isinstance(layer, SoftmaxSpec)]
-        if not softmax:
+        if self.softmax_index is None:
             return []
         weighted = [
             i
-            for i, layer in enumerate(self.layers[: softmax[-1]])
+            for i, layer in enumerate(self.layers[: self.softmax_index])
             if isinstance(layer, (ConvSpec, ConnectedSpec))
         ]
         return weighted[-1:]
+
+    @property
+    def softmax_index(self) -> int | None:
+        """The last ``[softmax]`` layer (a classifier's output), if any."""
+        found = [i for i, layer in enumerate(self.layers) if isinstance(layer, SoftmaxSpec)]
+        return found[-1] if found else None
 
     @property
     def is_classifier(self) -> bool:
@@ -394,10 +399,9 @@ class NetworkConfig:
             return heads[0].classes
         from darkyolo.darknet.shapes import infer_shapes
 
-        softmax = [i for i, layer in enumerate(self.layers) if isinstance(layer, SoftmaxSpec)]
-        if not softmax:
+        if self.softmax_index is None:
             return 0
-        c, h, w = infer_shapes(self, self.net.height, self.net.width)[softmax[-1]].output
+        c, h, w = infer_shapes(self, self.net.height, self.net.width)[self.softmax_index].output
         return c * h * w
 
 

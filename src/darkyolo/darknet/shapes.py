@@ -54,6 +54,19 @@ def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerSh
     def fail(spec: object, message: str) -> ConfigError:
         return ConfigError(message, config.source, getattr(spec, "line", None))
 
+    def add_weights(count: int, spec: object, key: str, what: str) -> int:
+        """The running weight count with ``count`` more; refused past :data:`MAX_WEIGHTS`."""
+        total = weights + count
+        if total > MAX_WEIGHTS:
+            raise ConfigError(
+                f"layer {index}: {what} brings the network to {total:,} weights, more than the "
+                f"{MAX_WEIGHTS:,} any YOLO needs (a typo?)",
+                config.source,
+                getattr(spec, "line", None),
+                key,
+            )
+        return total
+
     for index, spec in enumerate(config.layers):
         inputs = (current,)
         flops = 0
@@ -68,16 +81,10 @@ def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerSh
             ow = (w + 2 * spec.padding - spec.size) // spec.stride + 1
             out = (spec.filters, oh, ow)
             flops = 2 * spec.filters * (c // spec.groups) * spec.size * spec.size * oh * ow
-            weights += spec.filters * (c // spec.groups) * spec.size * spec.size
-            if weights > MAX_WEIGHTS:
-                raise ConfigError(
-                    f"layer {index}: filters={spec.filters}, size={spec.size} on {c} channels "
-                    f"brings the network to {weights:,} weights, more than the {MAX_WEIGHTS:,} "
-                    "any YOLO needs (a typo?)",
-                    config.source,
-                    spec.line,
-                    "filters",
-                )
+            weights = add_weights(
+                spec.filters * (c // spec.groups) * spec.size * spec.size, spec, "filters",
+                f"filters={spec.filters}, size={spec.size} on {c} channels",
+            )  # fmt: skip
             kind = "conv"
             text = f"{spec.filters:5d} {spec.size}x{spec.size}/{spec.stride} {spec.activation}"
             text += " bn" if spec.batch_normalize else ""
@@ -117,15 +124,12 @@ def infer_shapes(config: NetworkConfig, height: int, width: int) -> list[LayerSh
         elif isinstance(spec, ConnectedSpec):
             out = (spec.output, 1, 1)
             flops = 2 * c * h * w * spec.output
-            weights += c * h * w * spec.output
-            if weights > MAX_WEIGHTS:
-                raise ConfigError(
-                    f"layer {index}: output={spec.output} on {c * h * w} inputs brings the network "
-                    f"to {weights:,} weights, more than the {MAX_WEIGHTS:,} any YOLO needs",
-                    config.source,
-                    spec.line,
-                    "output",
-                )
+            weights = add_weights(
+                c * h * w * spec.output,
+                spec,
+                "output",
+                f"output={spec.output} on {c * h * w} inputs",
+            )
             kind = "connected"
             text = f"{spec.output:5d} <- {c * h * w} {spec.activation}"
             text += " bn" if spec.batch_normalize else ""

@@ -112,12 +112,12 @@ def find_data_file(path: str | Path) -> Path:
 def load_dataset(path: str | Path) -> DatasetSpec:
     """Parse a ``.data`` file (or the one ``.data`` in a folder) and list its splits' images."""
     data_file = find_data_file(path)
-    options, lines = _read_options(data_file)
+    options, lines = read_data_options(data_file)
     if "names" not in options:
         raise DataError("missing 'names=' (the class names file)", str(data_file))
     if "train" not in options:
         raise DataError("missing 'train=' (a list of images or a folder)", str(data_file))
-    names = read_names(_resolve(data_file, options["names"], "names", lines["names"]))
+    names = read_names(resolve_data_path(data_file, options["names"], "names", lines["names"]))
     if "classes" in options:
         try:
             classes = int(options["classes"])
@@ -146,7 +146,9 @@ def load_dataset(path: str | Path) -> DatasetSpec:
     )
 
 
-def _read_options(data_file: Path) -> tuple[dict[str, str], dict[str, int]]:
+def read_data_options(data_file: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """A ``.data`` file's ``key=value`` options and the line of each (unknown or repeated keys
+    are errors naming the line)."""
     try:
         text = data_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -173,7 +175,7 @@ def _read_options(data_file: Path) -> tuple[dict[str, str], dict[str, int]]:
     return options, lines
 
 
-def _resolve(data_file: Path, value: str, key: str, line: int) -> Path:
+def resolve_data_path(data_file: Path, value: str, key: str, line: int) -> Path:
     """A path from the .data file: against its folder first, then the working directory."""
     try:
         path = Path(value).expanduser()
@@ -188,7 +190,7 @@ def _resolve(data_file: Path, value: str, key: str, line: int) -> Path:
 
 
 def _split_images(data_file: Path, value: str, key: str, line: int) -> list[Path]:
-    source = _resolve(data_file, value, key, line)
+    source = resolve_data_path(data_file, value, key, line)
     if source.is_dir():
         return find_images(source)
     root = data_file.parent.resolve()

@@ -126,19 +126,19 @@ class Darknet(nn.Module):
         specs = self.config.layers
         if self.head_indices:
             return len(specs) - 1
-        softmax = [i for i, spec in enumerate(specs) if isinstance(spec, SoftmaxSpec)]
-        if not softmax:
+        softmax = self.config.softmax_index
+        if softmax is None:
             return len(specs) - 1
-        after = [s for s in specs[softmax[-1] + 1 :] if not isinstance(s, (CostSpec, DropoutSpec))]
+        after = [s for s in specs[softmax + 1 :] if not isinstance(s, (CostSpec, DropoutSpec))]
         if after:
             raise ConfigError(
                 "a classifier's last [softmax] may be followed only by [cost] or [dropout]",
                 self.config.source,
                 after[0].line,
             )
-        if softmax[-1] == 0:
+        if softmax == 0:
             raise ConfigError("[softmax] needs a layer before it", self.config.source)
-        return softmax[-1]
+        return softmax
 
     @property
     def heads(self) -> list[DetectionHead]:

@@ -350,6 +350,12 @@ class Trainer:
             [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
             self.img_size, None, skip_unreadable=True,
         )  # fmt: skip
+        self._open_loader(collate_detection)
+
+    def _open_loader(self, collate: Callable[..., Any]) -> None:
+        """``self.dataset`` through the distributed sampler and the multi-scale batch sampler
+        (one size: plain batches) into the loader; the epoch's batch and update counts."""
+        opt = self.options
         self.sampler = DistributedSampler(
             self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True,
             seed=opt.seed, drop_last=False,
@@ -360,7 +366,7 @@ class Trainer:
         )  # fmt: skip
         self.loader = DataLoader(
             self.dataset, batch_sampler=self.batch_sampler, num_workers=opt.workers,
-            collate_fn=collate_detection, pin_memory=self.device.type == "cuda",
+            collate_fn=collate, pin_memory=self.device.type == "cuda",
             persistent_workers=opt.workers > 0, prefetch_factor=4 if opt.workers > 0 else None,
         )  # fmt: skip
         self.micro_per_epoch = len(self.batch_sampler)
