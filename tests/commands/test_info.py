@@ -42,4 +42,6 @@ def test_info_without_a_model_lists_the_bundled_ones(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "yolov3-tiny-coco (alias coco) [default]: 80 classes" in out
     assert "yolov3-tiny-bccd (alias bccd): 3 classes" in out
-    assert "yolov2-tiny" in out.splitlines()[-1]
+    detectors, classifiers = out.splitlines()[-2:]
+    assert detectors.startswith("  detectors: ") and "yolov2-tiny" in detectors
+    assert classifiers.startswith("  classifiers (darkyolo classify): darknet, darknet19")
