@@ -35,6 +35,7 @@ class ClassifierTrainer(Trainer):
     or a Darknet ``.data`` list. ``network`` replaces the network built from the cfg (a peer such
     as torchvision's ResNet-18 trained with the same loop; the cfg still gives the recipe)."""
 
+    TASK = "classify"
     METRICS = ("top1", "top5")
 
     def __init__(
@@ -57,8 +58,6 @@ class ClassifierTrainer(Trainer):
             self.log(line)
         if not self.train_records:
             raise TrainingError(f"{data.path}: the train split has no usable images")
-        if not self.config.is_classifier:
-            raise TrainingError(f"{self.config.source} is a detector: train it with darkyolo train")
 
     def _build_model(self, fresh: bool) -> nn.Module:
         if self.network is None:

@@ -145,7 +145,7 @@ def _predict(args: argparse.Namespace) -> int:
     sources = collect_sources(args.source)
     pictures = list(sources.images)
     for entry in sources.missing:
-        print(f"{entry}: no such picture, folder or list", file=sys.stderr)
+        print(f"skipped: {entry}", file=sys.stderr)
     if not pictures:
         raise OptionError(f"no pictures in {' '.join(args.source)}")
     top = min(args.top, len(names))

@@ -239,11 +239,13 @@ def plan_training(
     *,
     resume: dict[str, Any] | None = None,
     world_size: int = 1,
+    task: str | None = None,
 ) -> TrainPlan:
     """Resolve ``options`` (and, for a resume, the checkpoint's stored options and cfg) with the
     cfg and the data description into a :class:`TrainPlan`. Bad values raise
     :class:`~darkyolo.errors.OptionError` naming the option; a cfg key training cannot honour
-    raises :class:`~darkyolo.errors.ConfigError` naming file, line and key."""
+    raises :class:`~darkyolo.errors.ConfigError` naming file, line and key. ``task`` (``detect``
+    or ``classify``) refuses a cfg of the other kind before any data is read."""
     ignored: tuple[str, ...] = ()
     resumed_from = None
     if resume is not None:  # the run continues with its own options
@@ -271,6 +273,9 @@ def plan_training(
         cfg_text, cfg_path = read_cfg_text(cfg_path)
         source = str(cfg_path)
     classifier = parse_cfg(cfg_text, source).is_classifier
+    if task is not None and classifier != (task == "classify"):
+        kind, command = ("a classifier", "darkyolo classify train") if classifier else ("a detector", "darkyolo train")  # fmt: skip
+        raise OptionError(f"{source} is {kind}: train it with {command}")
     if classifier:
         data = load_classification_data(opt.data)
         data_path, names = data.path, data.names

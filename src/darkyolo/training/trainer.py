@@ -222,6 +222,9 @@ class Trainer:
     return ``callable(raw_maps, targets, input_hw, seen) -> (sum over the micro-batch, parts)``.
     """
 
+    #: what the cfg must be: ``detect`` (with heads) or ``classify``
+    TASK = "detect"
+
     def __init__(
         self,
         options: TrainOptions,
@@ -258,7 +261,9 @@ class Trainer:
         model, loaders, optimiser and run folder from it alone (``fit`` calls it)."""
         resume = self._resume_state()
         self.ctx = _init_distributed(self.options.device)
-        plan = plan_training(self.options, resume=resume, world_size=self.ctx.world_size)
+        plan = plan_training(
+            self.options, resume=resume, world_size=self.ctx.world_size, task=self.TASK
+        )
         self.plan, self.options = plan, plan.options
         if plan.ignored:
             self.log(
@@ -293,10 +298,6 @@ class Trainer:
 
     def _load_data(self) -> None:
         """The plan's splits, every picture scanned first (``--bad-images``)."""
-        if self.config.is_classifier:
-            raise TrainingError(
-                f"{self.config.source} is a classifier: train it with darkyolo classify train"
-            )
         self.spec = load_dataset(self.plan.data)
         policy = self.options.bad_images
         self.train_records, train_report = load_split(self.spec, "train", bad_images=policy)
