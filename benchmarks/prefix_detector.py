@@ -8,10 +8,10 @@ every arm; only ``--weights`` differs:
 * ``clothing``: the same network trained on ../shared/data/clothing (the reference run of
   ``benchmarks/classify_clothing.py``, or one made here), its ``.conv.13``.
 
-Prints mAP@.5 and mAP@[.5:.95] on val (pycocotools, conf 0.001) per arm, whichever way they fall.
-Usage::
+Prints mAP@.5 and mAP@[.5:.95] on val (pycocotools, conf 0.001; the best epoch) per arm and
+detector seed, whichever way they fall. Usage::
 
-    python benchmarks/prefix_detector.py --epochs 10 --img-size 320
+    python benchmarks/prefix_detector.py --epochs 10 --img-size 320 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--amp", default="bf16")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-prefix")
     parser.add_argument("--arms", default="scratch,bccd-crops,clothing")
+    parser.add_argument("--seeds", type=lambda t: [int(v) for v in t.split(",")], default=[0, 1, 2], help="detector seeds (runs already done are read, not repeated)")  # fmt: skip
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +74,9 @@ def main() -> None:
         crops = out / "bccd-crops"
         if not crops.is_dir():
             darkyolo(["convert", str(data), str(crops), "--to", "crops"])
-        argv = ["classify", "train", "--model", "darknet", "--data", str(crops), "--epochs", str(args.classifier_epochs), "--img-size", str(args.crop_size), "--batch", "32", "--amp", args.amp, "--project", str(out), "--name", "crops-classifier", "--exist-ok", "--no-progress"]  # fmt: skip
-        seconds["bccd-crops classifier"] = darkyolo(argv)
+        if not (out / "crops-classifier" / "weights" / "best.pt").is_file():
+            argv = ["classify", "train", "--model", "darknet", "--data", str(crops), "--epochs", str(args.classifier_epochs), "--img-size", str(args.crop_size), "--batch", "32", "--amp", args.amp, "--project", str(out), "--name", "crops-classifier", "--exist-ok", "--no-progress"]  # fmt: skip
+            seconds["bccd-crops classifier"] = darkyolo(argv)
         prefix = out / "bccd-crops.conv.13"
         darkyolo(["export", "--weights", str(out / "crops-classifier" / "weights" / "best.pt"), "--prefix", "13", "-o", str(prefix)])  # fmt: skip
         prefixes["bccd-crops"] = prefix
@@ -88,26 +90,26 @@ def main() -> None:
         darkyolo(["export", "--weights", str(run / "weights" / "best.pt"), "--prefix", "13", "-o", str(prefix)])  # fmt: skip
         prefixes["clothing"] = prefix
 
-    results = {}
-    for arm in arms:
-        argv = ["train", "--model", "yolov3-tiny", "--data", str(data), "--epochs", str(args.epochs), "--img-size", str(args.img_size), "--batch", str(args.batch), "--amp", args.amp, "--project", str(out), "--name", f"det-{arm}", "--exist-ok", "--no-progress", "--no-plots"]  # fmt: skip
-        if prefixes.get(arm) is not None:
-            argv += ["--weights", str(prefixes[arm])]
-        seconds[f"detector {arm}"] = darkyolo(argv)
-        rows = (out / f"det-{arm}" / "results.csv").read_text().splitlines()
-        header, last = rows[0].split(","), rows[-1].split(",")
-        metrics = json.loads((out / f"det-{arm}" / "metrics.json").read_text())
-        results[arm] = {"best": metrics, "last": dict(zip(header, last))}
-        print(f"== {arm}: best mAP@.5 {metrics.get('map50')} mAP@[.5:.95] {metrics.get('map')}", flush=True)  # fmt: skip
+    results: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
+    for seed in args.seeds:
+        for arm in arms:
+            name = f"det-{arm}-s{seed}"
+            if not (out / name / "metrics.json").is_file():
+                argv = ["train", "--model", "yolov3-tiny", "--data", str(data), "--epochs", str(args.epochs), "--img-size", str(args.img_size), "--batch", str(args.batch), "--amp", args.amp, "--seed", str(seed), "--project", str(out), "--name", name, "--exist-ok", "--no-progress", "--no-plots"]  # fmt: skip
+                if prefixes.get(arm) is not None:
+                    argv += ["--weights", str(prefixes[arm])]
+                seconds[f"detector {arm} seed {seed}"] = darkyolo(argv)
+            metrics = json.loads((out / name / "metrics.json").read_text())
+            results[arm].append({"map50": metrics["map50"], "map": metrics["map"]})
+            print(f"== {arm} seed {seed}: mAP@.5 {metrics['map50']:.4f} mAP@[.5:.95] {metrics['map']:.4f}", flush=True)  # fmt: skip
 
-    print(f"\nBCCD val, yolov3-tiny, {args.epochs} epochs at {args.img_size}, batch {args.batch}:")
-    print(f"{'start':12} {'best mAP@.5':>12} {'best mAP@.5:.95':>16} {'last mAP@.5':>12} {'last mAP@.5:.95':>16} {'train s':>8}")  # fmt: skip
-    for arm, result in results.items():
-        best, last = result["best"], result["last"]
-        print(f"{arm:12} {best['map50']:12.4f} {best['map']:16.4f} {float(last['map50']):12.4f} {float(last['map']):16.4f} {seconds[f'detector {arm}']:8.0f}")  # fmt: skip
+    print(f"\nBCCD val, yolov3-tiny, {args.epochs} epochs at {args.img_size}, batch {args.batch}, seeds {args.seeds} (best epoch on val):")  # fmt: skip
+    print(f"{'start':12} {'mAP@.5 each seed':>28} {'mean':>7} {'mAP@.5:.95 each seed':>28} {'mean':>7}")  # fmt: skip
+    for arm, runs in results.items():
+        m50, m = [r["map50"] for r in runs], [r["map"] for r in runs]
+        print(f"{arm:12} {' '.join(f'{v:.3f}' for v in m50):>28} {sum(m50) / len(m50):7.3f} {' '.join(f'{v:.3f}' for v in m):>28} {sum(m) / len(m):7.3f}")  # fmt: skip
     for name, value in seconds.items():
-        if "classifier" in name:
-            print(f"{name}: {value:.0f} s")
+        print(f"{name}: {value:.0f} s")
     (out / "summary.json").write_text(
         json.dumps({"results": results, "seconds": seconds}, indent=2)
     )
