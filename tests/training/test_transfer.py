@@ -89,3 +89,27 @@ def test_freeze_stops_gradients_and_keeps_bn_in_eval():
     assert not torch.equal(after["layers.4.bn.running_mean"], before["layers.4.bn.running_mean"])
     with pytest.raises(OptionError, match="--freeze 1000"):
         freeze_layers(model, 1000)
+
+
+def test_a_prefix_loads_only_the_layers_it_holds(tmp_path):
+    """A .conv.N file fills layers 0..N-1; the later layers keep the model's own initialisation
+    (not the untouched values of the network the file was read into)."""
+    import torch
+
+    from darkyolo.export import export_prefix
+    from darkyolo.models.darknet import Darknet, load_model
+    from darkyolo.training.transfer import init_from_scratch, load_pretrained
+
+    donor = load_model("yolov3-tiny").randomize_(seed=5)
+    prefix, _ = export_prefix(donor, tmp_path / "tiny.conv.13", 13)
+    model = Darknet(donor.config)
+    init_from_scratch(model, 0.01)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = load_pretrained(model, prefix)
+    after = model.state_dict()
+    assert torch.equal(after["layers.12.conv.weight"], donor.state_dict()["layers.12.conv.weight"])
+    for key in ("layers.13.conv.weight", "layers.13.bn.running_var", "layers.15.conv.bias"):
+        assert torch.equal(after[key], before[key]), key
+    assert (
+        report.loaded == 7 * 6
+    )  # 7 batch-normalised convolutions: kernel and 5 batch-norm tensors

@@ -118,13 +118,18 @@ def load_pretrained(
         return report
     donor = Darknet(source_config or model.config)
     try:
-        load_weights(donor, path, allow_prefix=True)
+        filled = load_weights(donor, path, allow_prefix=True)
     except WeightsError as error:
         raise WeightsError(
             f"{error} (the weights must fit the cfg given with --model before its classes are "
             "adapted to the data)"
         ) from None
-    _copy_matching(model, donor.state_dict(), report)
+    # only what the file held: a .conv.N prefix leaves the donor's later layers unset, and those
+    # must not replace the model's own initialisation
+    held = {id(layer) for layer in donor.weighted_layers()[:filled]}
+    prefixes = tuple(f"layers.{i}." for i, layer in enumerate(donor.layers) if id(layer) in held)
+    state = {k: v for k, v in donor.state_dict().items() if k.startswith(prefixes)}
+    _copy_matching(model, state, report)
     if hasattr(donor, "weights_header"):
         model.weights_header = donor.weights_header
     return report
