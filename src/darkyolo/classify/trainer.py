@@ -22,7 +22,6 @@ from darkyolo.classify.data import (
 from darkyolo.classify.evaluate import ClassifyResult, evaluate_classifier, plot_confusion
 from darkyolo.classify.loss import SoftmaxLoss
 from darkyolo.errors import TrainingError
-from darkyolo.evaluation.validate import recalibrate_batch_norm
 from darkyolo.training.plan import TrainOptions
 from darkyolo.training.trainer import Trainer, TrainResult
 
@@ -101,14 +100,6 @@ class ClassifierTrainer(Trainer):
             self.log(f"warning: validation: {len(result.unreadable)} pictures could not be read")
         self.model.train()
         return result
-
-    def recalibrate(self, model: nn.Module) -> int:
-        dataset, size = self.calib_dataset, max(1, self.options.val_batch)
-        batches = (
-            collate_classification([dataset[i] for i in range(start, min(start + size, len(dataset)))])[0]
-            for start in range(0, len(dataset), size)
-        )  # fmt: skip
-        return recalibrate_batch_norm(model, batches, self.device)
 
     def metrics_of(self, result: ClassifyResult) -> dict[str, float]:
         return {"top1": result.top1, "top5": result.top5}

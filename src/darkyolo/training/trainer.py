@@ -357,6 +357,7 @@ class Trainer:
         """``self.dataset`` through the distributed sampler and the multi-scale batch sampler
         (one size: plain batches) into the loader; the epoch's batch and update counts."""
         opt = self.options
+        self.collate = collate
         self.sampler = DistributedSampler(
             self.dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank, shuffle=True,
             seed=opt.seed, drop_last=False,
@@ -664,14 +665,11 @@ class Trainer:
         self.model.train()
         return result
 
-    def recalibrate(self, model: Darknet) -> int:
+    def recalibrate(self, model: nn.Module) -> int:
         """Recompute ``model``'s batch-norm statistics on ``bn_recalib`` training pictures."""
-        dataset = self.calib_dataset
-        size = max(1, self.options.val_batch)
+        dataset, size = self.calib_dataset, max(1, self.options.val_batch)
         batches = (
-            collate_detection([dataset[i] for i in range(start, min(start + size, len(dataset)))])[
-                0
-            ]
+            self.collate([dataset[i] for i in range(start, min(start + size, len(dataset)))])[0]
             for start in range(0, len(dataset), size)
         )
         return recalibrate_batch_norm(model, batches, self.device)  # frozen ones are not BN
