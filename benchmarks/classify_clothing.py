@@ -24,19 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from cli_runner import darkyolo
+
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
-
-
-def darkyolo(argv: list[str]) -> float:
-    """``darkyolo argv`` in this process -> seconds (a failure stops the benchmark)."""
-    from darkyolo.cli import main
-
-    start = time.perf_counter()
-    status = main(argv)
-    if status:
-        raise SystemExit(f"darkyolo {' '.join(argv)} exited with {status}")
-    return time.perf_counter() - start
 
 
 def best_metrics(run: Path) -> tuple[float, float]:

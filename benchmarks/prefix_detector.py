@@ -19,21 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
+
+from cli_runner import darkyolo
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-
-
-def darkyolo(argv: list[str]) -> float:
-    from darkyolo.cli import main
-
-    start = time.perf_counter()
-    status = main(argv)
-    if status:
-        raise SystemExit(f"darkyolo {' '.join(argv)} exited with {status}")
-    return time.perf_counter() - start
 
 
 def bccd_split(out: Path) -> Path:

@@ -86,11 +86,8 @@ class ClassifierTrainer(Trainer):
     def _default_loss(self, model: nn.Module) -> SoftmaxLoss:
         return SoftmaxLoss(model)
 
-    def validate(self) -> ClassifyResult:
-        """Top-1/top-5 of the EMA weights (or the model) on the val split's centre crops."""
-        model = self.ema.module if self.ema is not None else self.model
-        if self.options.bn_recalib > 0:
-            self.recalibrate(model)
+    def score(self, model: nn.Module) -> ClassifyResult:
+        """Top-1/top-5 on the val split's centre crops."""
         result = evaluate_classifier(
             model, self.val_records, self.names, self.img_size, self.device,
             batch_size=self.options.val_batch, amp_dtype=self.amp_dtype,
@@ -98,7 +95,6 @@ class ClassifierTrainer(Trainer):
         )  # fmt: skip
         if result.unreadable:
             self.log(f"warning: validation: {len(result.unreadable)} pictures could not be read")
-        self.model.train()
         return result
 
     def metrics_of(self, result: ClassifyResult) -> dict[str, float]:

@@ -647,12 +647,18 @@ class Trainer:
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
-    def validate(self) -> EvalResult:
+    def validate(self) -> Any:
         """Score the EMA weights (or the model) on the validation split (after recomputing their
-        batch-norm statistics, see ``bn_recalib``)."""
+        batch-norm statistics, see ``bn_recalib``) with the task's :meth:`score`."""
         model = self.ema.module if self.ema is not None else self.model
         if self.options.bn_recalib > 0:
             self.recalibrate(model)
+        result = self.score(model)
+        self.model.train()
+        return result
+
+    def score(self, model: nn.Module) -> EvalResult:
+        """The task's validation of ``model``: pycocotools mAP on the val split."""
         settings = ValOptions.from_plan(self.plan)
         result = evaluate(
             model, self.val_records, self.names, settings, self.device,
@@ -662,7 +668,6 @@ class Trainer:
         for note in result.notes:
             if "could not be read" in note:
                 self.log(f"warning: validation: {note}")
-        self.model.train()
         return result
 
     def recalibrate(self, model: nn.Module) -> int:
