@@ -34,8 +34,75 @@ def _box_iou(a: tuple, b: tuple) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+def dx_box_iou_reference(pred: tuple, truth: tuple, kind: str) -> list[float]:
+    """AlexeyAB box.c dx_box_iou, one box pair at a time: d(IoU kind)/d(x, y, w, h)."""
+    px, py, pw, ph = pred
+    tx, ty, tw, th = truth
+    pt, pb, pl, pr = py - ph / 2, py + ph / 2, px - pw / 2, px + pw / 2
+    tt, tb, tl, tr = ty - th / 2, ty + th / 2, tx - tw / 2, tx + tw / 2
+    area_p, area_t = (pb - pt) * (pr - pl), (tb - tt) * (tr - tl)
+    ih = min(pb, tb) - max(pt, tt)
+    iw = min(pr, tr) - max(pl, tl)
+    inter = iw * ih
+    union = area_p + area_t - inter
+    dist = (px - tx) ** 2 + (py - ty) ** 2
+    cw = max(pr, tr) - min(pl, tl)
+    ch = max(pb, tb) - min(pt, tt)
+    c_area = cw * ch
+    d_area = {"t": -(pr - pl), "b": pr - pl, "l": -(pb - pt), "r": pb - pt}
+    d_inter = {
+        "t": -iw if pt > tt else 0.0,
+        "b": iw if pb < tb else 0.0,
+        "l": -ih if pl > tl else 0.0,
+        "r": ih if pr < tr else 0.0,
+    }
+    d_union = {k: d_area[k] - d_inter[k] for k in d_area}
+    d_c = {
+        "t": -cw if pt < tt else 0.0,
+        "b": cw if pb > tb else 0.0,
+        "l": -ch if pl < tl else 0.0,
+        "r": ch if pr > tr else 0.0,
+    }
+    d = {k: 0.0 for k in d_area}
+    if union > 0:
+        d = {k: (union * d_inter[k] - inter * d_union[k]) / union**2 for k in d_area}
+    if kind == "giou":
+        g = {k: (c_area * d_union[k] - union * d_c[k]) / c_area**2 for k in d_area}
+        if c_area > 0:
+            d = {k: d[k] + g[k] for k in d_area}
+        if iw <= 0 or ih <= 0:
+            d = g
+    grad = [d["l"] + d["r"], d["t"] + d["b"], d["r"] - d["l"], d["b"] - d["t"]]
+    if kind in ("diou", "ciou"):
+        c = cw * cw + ch * ch
+        dcw_dx = (1.0 if pr > tr else 0.0) - (1.0 if pl < tl else 0.0)
+        dcw_dw = (0.5 if pr > tr else 0.0) + (0.5 if pl < tl else 0.0)
+        dch_dy = (1.0 if pb > tb else 0.0) - (1.0 if pt < tt else 0.0)
+        dch_dh = (0.5 if pb > tb else 0.0) + (0.5 if pt < tt else 0.0)
+        extra = [
+            (2 * (tx - px) * c - 2 * cw * dcw_dx * dist) / c**2,
+            (2 * (ty - py) * c - 2 * ch * dch_dy * dist) / c**2,
+            2 * cw * dcw_dw * dist / c**2,
+            2 * ch * dch_dh * dist / c**2,
+        ]
+        if kind == "ciou":
+            ar = math.atan(tw / th) - math.atan(pw / ph)
+            v = 4 / math.pi**2 * ar * ar
+            alpha = v / (1 - inter / union + v + 1e-6)
+            extra[2] += alpha * 8 / math.pi**2 * ar * ph
+            extra[3] += alpha * -8 / math.pi**2 * ar * pw
+        if c > 0:
+            grad = [g + e for g, e in zip(grad, extra)]
+        if iw <= 0 or ih <= 0:
+            grad = extra
+    return grad
+
+
 def yolo_reference_delta(raw: torch.Tensor, truths: list[list[tuple]], spec: YoloSpec, input_hw):
-    """Darknet's delta (-dL/dz) for one [yolo] raw map; truths[b] = [(cls, x, y, w, h)]."""
+    """Darknet's delta (-dL/dz) for one [yolo] raw map; truths[b] = [(cls, x, y, w, h)].
+
+    With ``new_coords`` the map holds the conv's logistic outputs and the delta is on them.
+    """
     batch, _, height, width = raw.shape
     net_h, net_w = input_hw
     n_mask, classes = len(spec.mask), spec.classes
@@ -45,25 +112,43 @@ def yolo_reference_delta(raw: torch.Tensor, truths: list[list[tuple]], spec: Yol
 
     def out(b, n, k, j, i):
         v = z[b][n][k][j][i]
+        p = v if spec.new_coords else _sigmoid(v)
         if k in (0, 1):
-            return alpha * _sigmoid(v) - (alpha - 1) / 2
-        return v if k in (2, 3) else _sigmoid(v)
+            return alpha * p - (alpha - 1) / 2
+        return v if k in (2, 3) else p
 
     def anchor(n):
         return spec.anchors[spec.mask[n]]
+
+    def size(v: float) -> float:
+        return 4 * v * v if spec.new_coords else math.exp(v)
 
     def pred_box(b, n, j, i):
         return (
             (i + out(b, n, 0, j, i)) / width,
             (j + out(b, n, 1, j, i)) / height,
-            math.exp(z[b][n][2][j][i]) * anchor(n)[0] / net_w,
-            math.exp(z[b][n][3][j][i]) * anchor(n)[1] / net_h,
+            size(z[b][n][2][j][i]) * anchor(n)[0] / net_w,
+            size(z[b][n][3][j][i]) * anchor(n)[1] / net_h,
         )
 
     def delta_box(truth, b, n, j, i, scale):
+        if spec.iou_loss != "mse":
+            grad = dx_box_iou_reference(pred_box(b, n, j, i), truth, spec.iou_loss)
+            if not spec.new_coords:
+                grad[2] *= math.exp(z[b][n][2][j][i])
+                grad[3] *= math.exp(z[b][n][3][j][i])
+            for k, g in enumerate(grad):
+                g *= spec.iou_normalizer
+                g = 0.0 if not math.isfinite(g) else g
+                delta[b, n, k, j, i] = max(-spec.max_delta, min(spec.max_delta, g))
+            return
         tx, ty = truth[0] * width - i, truth[1] * height - j
-        tw = math.log(truth[2] * net_w / anchor(n)[0])
-        th = math.log(truth[3] * net_h / anchor(n)[1])
+        if spec.new_coords:
+            tw = math.sqrt(truth[2] * net_w / (4 * anchor(n)[0]))
+            th = math.sqrt(truth[3] * net_h / (4 * anchor(n)[1]))
+        else:
+            tw = math.log(truth[2] * net_w / anchor(n)[0])
+            th = math.log(truth[3] * net_h / anchor(n)[1])
         for k, t in enumerate((tx, ty, tw, th)):
             delta[b, n, k, j, i] = scale * (t - out(b, n, k, j, i))
 
@@ -89,6 +174,8 @@ def yolo_reference_delta(raw: torch.Tensor, truths: list[list[tuple]], spec: Yol
                     delta[b, n, 4, j, i] = spec.obj_normalizer * (0 - out(b, n, 4, j, i))
                     if best > spec.ignore_thresh:
                         delta[b, n, 4, j, i] = 0.0
+                        if spec.objectness_smooth:
+                            delta[b, n, 4, j, i] = spec.obj_normalizer * (best - out(b, n, 4, j, i))
                     if best > spec.truth_thresh:
                         t = boxes[best_t]
                         delta[b, n, 4, j, i] = spec.obj_normalizer * (1 - out(b, n, 4, j, i))
@@ -110,7 +197,8 @@ def yolo_reference_delta(raw: torch.Tensor, truths: list[list[tuple]], spec: Yol
                     chosen.append(n)
             for n in chosen:
                 delta_box(truth, b, n, j, i, spec.iou_normalizer * (2 - truth[2] * truth[3]))
-                delta[b, n, 4, j, i] = spec.obj_normalizer * (1 - out(b, n, 4, j, i))
+                if not spec.objectness_smooth or delta[b, n, 4, j, i] == 0:
+                    delta[b, n, 4, j, i] = spec.obj_normalizer * (1 - out(b, n, 4, j, i))
                 delta_class(cls, b, n, j, i)
     return delta.view_as(raw)
 
@@ -176,10 +264,20 @@ def random_case(overrides: dict, seed: int = 3):
         {"scale_x_y": 1.2, "label_smooth_eps": 0.1, "obj_normalizer": 0.7, "iou_normalizer": 0.5},
         {"max_boxes": 2},
         {"iou_thresh": 0.213},
+        {"new_coords": True, "scale_x_y": 2.0, "iou_normalizer": 0.5},
+        {"iou_loss": "giou", "iou_normalizer": 0.07, "max_delta": 0.05},
+        {"iou_loss": "diou", "iou_normalizer": 0.5, "max_delta": 0.05},
+        {"iou_loss": "ciou", "iou_normalizer": 0.5, "max_delta": 0.05, "scale_x_y": 1.05},
+        {"iou_loss": "ciou", "iou_normalizer": 0.05, "new_coords": True, "scale_x_y": 2.0},
+        {"iou_loss": "giou", "max_delta": 5.0, "iou_thresh": 0.213},
+        {"objectness_smooth": True, "ignore_thresh": 0.05},
+        {"objectness_smooth": True, "new_coords": True, "scale_x_y": 2.0, "ignore_thresh": 0.05},
     ],
 )
 def test_gradient_equals_darknet_delta(overrides: dict) -> None:
     specs, heads, raws = random_case(overrides)
+    if overrides.get("new_coords"):  # the map holds the conv's logistic outputs
+        raws = [torch.sigmoid(r) for r in raws]
     if overrides.get("truth_thresh"):
         # Make one prediction match the first truth closely with an anchor that is not its best,
         # so that it becomes a positive through truth_thresh.
@@ -187,12 +285,18 @@ def test_gradient_equals_darknet_delta(overrides: dict) -> None:
     leaves = [r.clone().requires_grad_(True) for r in raws]
     total, _ = DetectionLoss(heads)(leaves, to_targets(RANDOM_TRUTHS), INPUT_HW, seen=0)
     total.backward()
-    ignored = 0
+    ignored = clipped = 0
     for spec, raw, leaf in zip(specs, raws, leaves):
         expected = yolo_reference_delta(raw, RANDOM_TRUTHS, spec, INPUT_HW)
         ignored += int((expected.view(3, 3, 8, *raw.shape[2:])[:, :, 4] == 0).sum())
+        clipped += int((expected.abs() == spec.max_delta).sum())
         torch.testing.assert_close(-leaf.grad, expected, rtol=1e-6, atol=1e-6)
-    assert ignored > 0  # the ignore rule was exercised
+    if overrides.get("objectness_smooth"):
+        assert ignored == 0  # every slot has a target: its IoU above ignore_thresh, else 0
+    else:
+        assert ignored > 0  # the ignore rule was exercised
+    if overrides.get("max_delta", 1.0) < 1.0:
+        assert clipped > 0  # max_delta clipped some box deltas
 
 
 def test_truth_thresh_makes_a_positive() -> None:

@@ -15,6 +15,7 @@ Layer indices follow Darknet: the first section after ``[net]`` is layer 0.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -323,7 +324,21 @@ class YoloSpec:
     cls_normalizer: float = 1.0
     label_smooth_eps: float = 0.0
     rescore: bool = False
+    new_coords: bool = False
+    max_delta: float = math.inf
+    objectness_smooth: bool = False
+    nms_kind: str = "default"
+    beta_nms: float = 0.6
+    resize: float = 1.0
     line: int = 0
+
+
+#: ``iou_loss`` values (AlexeyAB's ``IOU_LOSS``; ``mse`` is pjreddie's loss).
+IOU_LOSSES = ("mse", "giou", "diou", "ciou")
+#: ``nms_kind`` values: Darknet's default greedy IoU NMS, ``greedynms`` (greedy on DIoU with
+#: exponent 0.6), ``diounms`` (greedy on DIoU with exponent ``beta_nms``). AlexeyAB's ``cornersnms``
+#: is not supported.
+NMS_KINDS = ("default", "greedynms", "diounms")
 
 
 LayerSpec = (
@@ -494,7 +509,6 @@ _NET_IGNORED = frozenset(
     {"mosaic", "letter_box", "flip", "blur", "mixup", "cutmix", "max_chart_loss", "gaussian_noise", "track", "augment_speed", "sequential_subdivisions",
      "time_steps", "random_placing", "resize_step", "adversarial_lr", "max_batches_warmup"}
 )  # fmt: skip
-_YOLO_IGNORED = frozenset({"max_delta", "nms_kind", "beta_nms", "resize", "iou_thresh_kind"})
 _REGION_IGNORED = frozenset({"classfix", "log", "sqrt", "map", "tree", "focus"})
 
 
@@ -680,8 +694,16 @@ def _parse_yolo(options: _Options) -> YoloSpec:
     if bad:
         raise options.error("mask", f"index {bad[0]} is outside the {num} anchors")
     iou_loss = options.text("iou_loss", "mse")
-    if iou_loss not in ("mse", "giou", "ciou"):
-        raise options.error("iou_loss", f"expected mse|giou|ciou, got {iou_loss!r}")
+    if iou_loss not in IOU_LOSSES:
+        raise options.error("iou_loss", f"expected {'|'.join(IOU_LOSSES)}, got {iou_loss!r}")
+    nms_kind = options.text("nms_kind", "default")
+    if nms_kind not in NMS_KINDS:
+        raise options.error("nms_kind", f"expected {'|'.join(NMS_KINDS)}, got {nms_kind!r}")
+    iou_thresh_kind = options.text("iou_thresh_kind", "iou")
+    if iou_thresh_kind != "iou":
+        raise options.error(
+            "iou_thresh_kind", f"only iou is supported by darkyolo, got {iou_thresh_kind!r}"
+        )
     spec = YoloSpec(
         anchors=anchors,
         mask=mask,
@@ -700,9 +722,21 @@ def _parse_yolo(options: _Options) -> YoloSpec:
         cls_normalizer=options.number("cls_normalizer", 1.0),
         label_smooth_eps=options.number("label_smooth_eps", 0.0),
         rescore=options.flag("rescore", False),
+        new_coords=options.flag("new_coords", False),
+        max_delta=options.number("max_delta", math.inf),
+        objectness_smooth=options.flag("objectness_smooth", False),
+        nms_kind=nms_kind,
+        beta_nms=options.number("beta_nms", 0.6),
+        resize=options.number("resize", 1.0),
         line=options.section.line,
     )
-    options.reject_unknown(_YOLO_IGNORED)
+    if spec.max_delta <= 0:
+        raise options.error("max_delta", f"must be positive, got {spec.max_delta:g}")
+    if spec.resize < 1.0:
+        raise options.error(
+            "resize", f"must be at least 1 (zoom between 1/r and r), got {spec.resize:g}"
+        )
+    options.reject_unknown()
     return spec
 
 

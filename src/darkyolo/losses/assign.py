@@ -15,7 +15,6 @@ Conventions (as in Darknet's layers, see ``docs/training.md``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -31,10 +30,8 @@ __all__ = [
     "Writers",
     "best_anchor",
     "best_truth_iou",
-    "box_targets",
     "cell_indices",
     "class_union",
-    "decode_cells",
     "head_view",
     "prepare_truths",
     "resolve_slots",
@@ -193,29 +190,6 @@ def best_anchor(truth_wh: Tensor, anchor_wh: Tensor) -> Tensor:
     return wh_iou(truth_wh.unsqueeze(-2), anchor_wh).argmax(dim=-1)
 
 
-def decode_cells(
-    raw_box: Tensor,
-    col: Tensor,
-    row: Tensor,
-    anchor_wh: Tensor,
-    grid_hw: tuple[int, int],
-    xy_offsets: Callable[[Tensor], Tensor] = torch.sigmoid,
-) -> Tensor:
-    """Decode raw ``(tx, ty, tw, th)`` into ``(cx, cy, w, h)`` normalised to the input.
-
-    ``raw_box: float[..., 4]``; ``col``, ``row`` broadcast to ``[...]`` (cell indices);
-    ``anchor_wh: float[..., 2]`` normalised to the input; ``xy_offsets`` maps ``t_xy`` to the offset
-    inside the cell (a head's ``xy_offsets``: sigmoid, or AlexeyAB's ``scale_x_y`` form).
-    ``cx = (col + offset_x) / W``, ``w = anchor_w * exp(tw)``.
-    """
-    height, width = grid_hw
-    offset = xy_offsets(raw_box[..., 0:2])
-    cx = (col + offset[..., 0]) / width
-    cy = (row + offset[..., 1]) / height
-    wh = torch.exp(raw_box[..., 2:4]) * anchor_wh
-    return torch.stack([cx, cy, wh[..., 0], wh[..., 1]], dim=-1)
-
-
 def best_truth_iou(
     pred: Tensor, truths: TruthBatch, input_hw: tuple[int, int]
 ) -> tuple[Tensor, Tensor]:
@@ -262,21 +236,6 @@ class Writers:
 
     def _fields(self) -> tuple[Tensor, ...]:
         return (self.batch, self.anchor, self.row, self.col, self.boxes, self.classes, self.active)
-
-
-def box_targets(
-    writers: Writers, anchor_wh: Tensor, grid_hw: tuple[int, int]
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Darknet's ``(t_x, t_y, t_w, t_h)`` per writer row; ``anchor_wh: [A, 2]`` normalised.
-
-    ``t_x = x W - col`` (offset in the cell), ``t_w = ln(w / anchor_w)`` (both normalised), ``[R]`` each.
-    """
-    height, width = grid_hw
-    boxes = writers.boxes
-    tx = boxes[:, 0] * width - writers.col
-    ty = boxes[:, 1] * height - writers.row
-    twh = torch.log(boxes[:, 2:4] / anchor_wh[writers.anchor])
-    return tx, ty, twh[:, 0], twh[:, 1]
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,8 @@ from darkyolo.losses.assign import (
     Writers,
     best_anchor,
     best_truth_iou,
-    box_targets,
     cell_indices,
     class_union,
-    decode_cells,
     head_view,
     resolve_slots,
 )
@@ -78,13 +76,10 @@ class RegionLoss:
         truths = truths.first(spec.max_boxes)
         boxes = truths.boxes.to(dtype)  # [B, M, 4]
         anchors = head.anchor_scale((height, width), input_hw).to(dtype)  # [A, 2] of the input
-        cols = torch.arange(width, device=p.device, dtype=dtype)
-        rows = torch.arange(height, device=p.device, dtype=dtype).view(height, 1)
+        coder = head.coder
 
         with torch.no_grad():
-            pred = decode_cells(
-                p[:, :, 0:4].movedim(2, -1), cols, rows, anchors.view(-1, 1, 1, 2), (height, width)
-            )  # [B, A, H, W, 4]
+            pred = coder.decode_map(p[:, :, 0:4].movedim(2, -1), anchors)  # [B, A, H, W, 4]
             best_iou, _ = best_truth_iou(pred, truths, input_hw)
 
         # Writers: every truth at its cell and best anchor.
@@ -108,11 +103,13 @@ class RegionLoss:
         assignment = resolve_slots(writers, (batch, anchors_n, height, width))
         weight = assignment.winner.to(dtype)
         z = p[writers.batch, writers.anchor, :, writers.row, writers.col]  # [R, 5+C]
-        tx, ty, tw, th = box_targets(writers, anchors, (height, width))
+        tx, ty, tw, th = coder.encode(
+            writers.boxes, writers.col, writers.row, anchors[writers.anchor], (height, width)
+        ).unbind(-1)
         k = spec.coord_scale * weight
         if self.size_scaled_coords:
             k = k * (2.0 - writers.boxes[:, 2] * writers.boxes[:, 3])
-        sig_xy = torch.sigmoid(z[:, 0:2])
+        sig_xy = coder.offsets(z[:, 0:2])
         box = (
             0.5
             * (
@@ -128,7 +125,7 @@ class RegionLoss:
 
         if spec.rescore:
             with torch.no_grad():
-                current = decode_cells(
+                current = coder.decode(
                     z[:, 0:4], writers.col, writers.row, anchors[writers.anchor], (height, width)
                 )
                 target_obj = box_iou_aligned(
