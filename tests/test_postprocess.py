@@ -75,3 +75,58 @@ def test_scale_to_original_undoes_letterbox():
     assert out.boxes[1].tolist() == pytest.approx([0.0, 0.0, 100.0, 26.0])
     with pytest.raises(ValueError):
         scale_to_original([det], [])
+
+
+def _darknet_diou(a: list[float], b: list[float], beta: float) -> float:
+    """AlexeyAB box_diounms on xyxy boxes."""
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    inter = 0.0 if ix < 0 or iy < 0 else ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    iou = 0.0 if inter == 0 else inter / union
+    cw = max(a[2], b[2]) - min(a[0], b[0])
+    ch = max(a[3], b[3]) - min(a[1], b[1])
+    c = cw * cw + ch * ch
+    d = ((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2) ** 2 + ((a[1] + a[3]) / 2 - (b[1] + b[3]) / 2) ** 2
+    return iou if c == 0 else iou - (d / c) ** beta
+
+
+@pytest.mark.parametrize(("thresh", "beta"), [(0.45, 0.6), (0.3, 0.6), (0.5, 1.0)])
+def test_diou_nms_matches_darknets_greedy_loop(thresh: float, beta: float) -> None:
+    from darkyolo.postprocess import diou_nms
+
+    generator = torch.Generator().manual_seed(0)
+    xy = torch.rand(60, 2, generator=generator) * 60
+    wh = 10 + torch.rand(60, 2, generator=generator) * 20
+    boxes = torch.cat([xy, xy + wh], dim=1).double()
+    scores = torch.rand(60, generator=generator).double()
+    labels = torch.randint(0, 2, (60,), generator=generator)
+    kept = diou_nms(boxes, scores, labels, thresh, beta, 300).tolist()
+    # diounms_sort: per class, by score, zero every later box whose DIoU with a live one > thresh
+    expected: list[int] = []
+    for label in (0, 1):
+        order = [i for i in scores.argsort(descending=True).tolist() if labels[i] == label]
+        alive = dict.fromkeys(order, True)
+        for position, i in enumerate(order):
+            if not alive[i]:
+                continue
+            for j in order[position + 1 :]:
+                if _darknet_diou(boxes[i].tolist(), boxes[j].tolist(), beta) > thresh:
+                    alive[j] = False
+        expected += [i for i in order if alive[i]]
+    assert sorted(kept) == sorted(expected)
+    assert scores[kept].tolist() == sorted(scores[kept].tolist(), reverse=True)
+
+
+def test_the_cfgs_nms_kind_reaches_postprocess() -> None:
+    from darkyolo import load_model
+    from darkyolo.postprocess import NmsMethod
+
+    assert NmsMethod.of(load_model("yolov3-tiny-newcoords")) == NmsMethod("diounms", 0.6)
+    assert NmsMethod.of(load_model("yolov3-tiny")) == NmsMethod()
+    # two side-by-side boxes with IoU 0.5: plain NMS at 0.45 keeps one, DIoU-NMS keeps both
+    rows = torch.tensor(
+        [[[0.30, 0.5, 0.2, 0.2, 0.9, 1.0], [0.3667, 0.5, 0.2, 0.2, 0.8, 1.0]]]
+    ).float()
+    assert len(postprocess(rows, (300, 300), 0.25, 0.45)[0]) == 1
+    assert len(postprocess(rows, (300, 300), 0.25, 0.45, nms=NmsMethod("diounms", 0.6))[0]) == 2

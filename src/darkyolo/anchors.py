@@ -22,6 +22,7 @@ keeps 1,000,000 boxes at k=9 within a few seconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -442,23 +443,20 @@ def _masks_for(old_masks: list[list[int]], old_num: int, k: int) -> list[list[in
     return masks
 
 
-def write_cfg_anchors(
-    source: str | Path, path: str | Path, anchors: np.ndarray, num_classes: int
-) -> Path:
-    """Copy a cfg with new anchors and class count.
+def cfg_text_with_anchors(text: str, source: str, anchors: np.ndarray, num_classes: int) -> str:
+    """A cfg's text with new anchors and class count.
 
     In every ``[region]``/``[yolo]`` head: ``anchors``, ``num``, ``classes`` and (``[yolo]``)
     ``mask`` (see :func:`_masks_for`); in the ``[convolutional]`` just before each head:
     ``filters = len(mask) * (5 + classes)``. ``anchors`` must be in the heads' units, sorted by
-    area. Comments of the original are not kept. Returns the written path.
+    area. Comments of the original are not kept.
     """
-    from darkyolo.darknet.cfg import read_cfg_text, read_sections, render_cfg, set_head_classes
+    from darkyolo.darknet.cfg import read_sections, render_cfg, set_head_classes
 
-    text, cfg_path = read_cfg_text(source)
-    sections = read_sections(text, str(cfg_path))
+    sections = read_sections(text, source)
     heads = [i for i, s in enumerate(sections) if s.kind in ("region", "yolo")]
     if not heads:
-        raise ConfigError("the cfg has no [region] or [yolo] head", str(cfg_path))
+        raise ConfigError("the cfg has no [region] or [yolo] head", source)
     k = len(anchors)
     line = anchors_line(anchors, "grid" if sections[heads[0]].kind == "region" else "pixels")
     yolo = [i for i in heads if sections[i].kind == "yolo"]
@@ -476,8 +474,54 @@ def write_cfg_anchors(
         options["num"] = str(k)
         if i in new_masks:
             options["mask"] = ",".join(str(m) for m in new_masks[i])
-        set_head_classes(sections, i, num_classes, str(cfg_path))
+        set_head_classes(sections, i, num_classes, source)
+    return render_cfg(sections)
+
+
+def write_cfg_anchors(
+    source: str | Path, path: str | Path, anchors: np.ndarray, num_classes: int
+) -> Path:
+    """Copy a cfg with new anchors and class count (see :func:`cfg_text_with_anchors`).
+    Returns the written path."""
+    from darkyolo.darknet.cfg import read_cfg_text
+
+    text, cfg_path = read_cfg_text(source)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_cfg(sections), encoding="utf-8")
+    out.write_text(
+        cfg_text_with_anchors(text, str(cfg_path), anchors, num_classes), encoding="utf-8"
+    )
     return out
+
+
+#: the cfg's anchors are replaced when k-means on the data fits the boxes this much better
+#: (relative mean IoU of each box with its closest anchor)
+AUTO_ANCHOR_GAIN = 0.05
+
+
+@dataclass(frozen=True)
+class AnchorFit:
+    """How a cfg's anchors fit a data set's boxes, and the k-means anchors (the heads' units)."""
+
+    cfg_iou: float
+    fitted_iou: float
+    fitted: np.ndarray
+
+    @property
+    def refit(self) -> bool:
+        """Whether k-means fits better by more than :data:`AUTO_ANCHOR_GAIN` (relative)."""
+        return self.fitted_iou > self.cfg_iou * (1.0 + AUTO_ANCHOR_GAIN)
+
+
+def anchor_fit(
+    config: object, records: Sequence[ImageRecord], img_size: int, seed: int = 0
+) -> AnchorFit | None:
+    """Compare the cfg's anchors with k-means anchors (same count) on the letterboxed boxes of
+    ``records`` at ``img_size``; ``None`` when there are fewer boxes than anchors."""
+    units = head_units(config)
+    current = from_units(cfg_anchors(config), img_size, units)
+    wh = boxes_wh(records)
+    if len(wh) < len(current):
+        return None
+    fitted, fitted_iou = kmeans_anchors(wh, len(current), seed=seed)
+    return AnchorFit(mean_iou(wh, current), fitted_iou, to_units(fitted, img_size, units))

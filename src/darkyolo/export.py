@@ -4,7 +4,8 @@ The ONNX graph takes ``images: float32 [B, 3, H, W]`` (RGB, 0..1, H and W multip
 and returns ``detections: float32 [B, N, 5+C]``, the rows of :meth:`Darknet.decode` (cx, cy, w, h
 normalised to the input, objectness, class probabilities); N follows H and W. Batch norm is folded
 first. The file's metadata records ``num_classes``, ``input_height``, ``input_width``, ``stride``
-and, when given, ``names`` (JSON), so a runtime needs nothing else.
+and, when given, ``names`` (JSON), and the cfg's ``nms_kind``/``beta_nms`` when not the default, so
+a runtime needs nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from darkyolo.errors import DarkyoloError, WeightsError
 from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
+from darkyolo.postprocess import NmsMethod
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "detections"
@@ -87,6 +89,9 @@ def onnx_bytes(
         "stride": str(stride),
         "output": "decoded rows: cx, cy, w, h (normalised), objectness, class probabilities",
     }
+    nms = NmsMethod.of(model)
+    if nms.kind != "default":  # the cfg's nms_kind, for runtimes that follow it
+        metadata["nms_kind"], metadata["beta_nms"] = nms.kind, repr(nms.beta)
     if names is not None:
         metadata["names"] = json.dumps(list(names))
     del proto.metadata_props[:]

@@ -13,9 +13,69 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms, box_iou
 
 from darkyolo.data.letterbox import Letterbox
+
+
+@dataclass(frozen=True)
+class NmsMethod:
+    """How overlapping boxes of one class are suppressed (a ``[yolo]`` layer's ``nms_kind``).
+
+    ``default``: greedy on IoU (Darknet's ``do_nms_sort``; ``torchvision.ops.batched_nms``).
+    ``greedynms`` / ``diounms``: AlexeyAB's ``diounms_sort``, greedy on DIoU ``IoU - (d^2/c^2)^beta``
+    (``d`` the centres' distance, ``c`` the enclosing box's diagonal), with ``beta`` 0.6 for
+    ``greedynms`` and ``beta_nms`` for ``diounms``: boxes side by side survive more often.
+    """
+
+    kind: str = "default"
+    beta: float = 0.6
+
+    @classmethod
+    def of(cls, model: object) -> NmsMethod:
+        """What a model's last ``[yolo]`` layer says (Darknet reads the last layer's), else default."""
+        inner = getattr(model, "module", model)
+        heads = getattr(inner, "heads", None)
+        if isinstance(heads, Sequence) and heads:
+            spec = heads[-1].spec
+            kind = getattr(spec, "nms_kind", "default")
+            return cls(kind, 0.6 if kind == "greedynms" else getattr(spec, "beta_nms", 0.6))
+        return getattr(inner, "nms", cls())
+
+
+def diou_nms(
+    boxes: Tensor, scores: Tensor, labels: Tensor, iou_thresh: float, beta: float, limit: int
+) -> Tensor:
+    """Greedy per-class DIoU NMS: indices of the kept boxes, best score first, at most ``limit``.
+
+    A box is dropped when its DIoU with a kept box of its class exceeds ``iou_thresh``.
+    """
+    order = scores.argsort(descending=True)
+    boxes, labels = boxes[order].double(), labels[order]
+    alive = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+    centres = (boxes[:, 0:2] + boxes[:, 2:4]) / 2
+    kept: list[int] = []
+    position = 0
+    while len(kept) < limit:
+        remaining = alive[position:].nonzero()
+        if remaining.numel() == 0:
+            break
+        i = position + int(remaining[0, 0])
+        kept.append(i)
+        alive[i] = False
+        rest = alive.nonzero().squeeze(1)
+        rest = rest[labels[rest] == labels[i]]
+        if rest.numel():
+            iou = box_iou(boxes[i : i + 1], boxes[rest])[0]
+            low = torch.minimum(boxes[i, 0:2], boxes[rest, 0:2])
+            high = torch.maximum(boxes[i, 2:4], boxes[rest, 2:4])
+            diagonal = ((high - low) ** 2).sum(dim=1)
+            distance = ((centres[i] - centres[rest]) ** 2).sum(dim=1)
+            ratio = torch.where(diagonal > 0, distance / diagonal.clamp(min=1e-12), 0.0)
+            diou = torch.where(diagonal > 0, iou - ratio**beta, iou)
+            alive[rest[diou > iou_thresh]] = False
+        position = i + 1
+    return order[torch.tensor(kept, dtype=torch.int64, device=boxes.device)]
 
 
 @dataclass
@@ -65,13 +125,14 @@ def postprocess(
     classes: Sequence[int] | None = None,
     multi_label: bool = False,
     max_candidates: int = 30000,
+    nms: NmsMethod = NmsMethod(),
 ) -> list[Detections]:
     """Decoded rows ``pred [B, N, 5+C]`` -> one :class:`Detections` per image (network pixels).
 
     * score = objectness x class probability; a row keeps its best class, or with ``multi_label``
       every class whose score passes (as Darknet does; better for mAP);
     * rows scoring below ``conf_thresh`` are dropped; ``classes`` keeps only those class indices;
-    * NMS per class (``torchvision.ops.batched_nms``) at ``iou_thresh``;
+    * NMS per class at ``iou_thresh``, as ``nms`` says (a model's :meth:`NmsMethod.of`);
     * at most ``max_det`` detections per image, highest score first. Before NMS only the best
       ``max_candidates`` rows are kept (bounds the cost when a model fires everywhere).
     """
@@ -102,7 +163,10 @@ def postprocess(
             top = scores.topk(max_candidates).indices
             index, scores, labels = index[top], scores[top], labels[top]
         boxes = rows_to_xyxy(rows[index, :4], input_hw)
-        kept = batched_nms(boxes.float(), scores.float(), labels, iou_thresh)[:max_det]
+        if nms.kind == "default":
+            kept = batched_nms(boxes.float(), scores.float(), labels, iou_thresh)[:max_det]
+        else:
+            kept = diou_nms(boxes, scores, labels, iou_thresh, nms.beta, max_det)
         results.append(Detections(boxes[kept], scores[kept], labels[kept]))
     return results
 

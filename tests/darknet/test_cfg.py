@@ -30,6 +30,7 @@ HEAD = "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n\n[yolo]\nmask=0\
 
 def test_bundled_cfgs_are_all_there() -> None:
     expected = {"yolov2", "yolov2-voc", "yolov2-tiny", "yolov2-tiny-voc", "yolov3", "yolov3-voc"}
+    expected |= {"yolov3-newcoords", "yolov3-tiny-newcoords"}
     assert expected | {"yolov3-tiny", "yolov3-spp"} == set(bundled_cfgs("detect"))
     classifiers = {"darknet", "darknet19", "darknet19_448", "darknet53", "darknet53_448"}
     assert classifiers == set(bundled_cfgs("classify"))
@@ -65,6 +66,39 @@ def test_yolo_training_keys() -> None:
     assert (head.iou_thresh, head.iou_loss, head.iou_normalizer) == (0.213, "ciou", 0.07)
     assert head.scale_x_y == 1.05 and head.rescore
     assert not parse_cfg(HEADER + CONV + HEAD).heads[0].rescore
+
+
+def test_alexeyabs_newer_yolo_keys() -> None:
+    keys = (
+        "new_coords=1\nmax_delta=5\nobjectness_smooth=1\niou_loss=diou\nnms_kind=greedynms\n"
+        "beta_nms=0.7\nresize=1.5\niou_thresh_kind=iou\n"
+    )
+    head = parse_cfg(HEADER + CONV + HEAD + keys).heads[0]
+    assert isinstance(head, YoloSpec)
+    assert head.new_coords and head.objectness_smooth and head.iou_loss == "diou"
+    assert (head.max_delta, head.nms_kind, head.beta_nms, head.resize) == (5, "greedynms", 0.7, 1.5)
+    plain = parse_cfg(HEADER + CONV + HEAD).heads[0]
+    assert plain.max_delta == float("inf") and plain.nms_kind == "default" and plain.resize == 1
+    for name in ("yolov3-tiny-newcoords", "yolov3-newcoords"):
+        heads = load_cfg(name).heads
+        assert all(h.new_coords and h.scale_x_y == 2 and h.nms_kind == "diounms" for h in heads)
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("nms_kind=cornersnms", "expected default|greedynms|diounms"),
+        ("iou_loss=eiou", "expected mse|giou|diou|ciou"),
+        ("iou_thresh_kind=giou", "only iou is supported"),
+        ("max_delta=0", "must be positive"),
+        ("resize=0.5", "must be at least 1"),
+        ("new_coords=yes", "expected an integer"),
+    ],
+)
+def test_bad_new_yolo_keys_name_the_key(key: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as caught:
+        parse_cfg(HEADER + CONV + HEAD + key + "\n")
+    assert caught.value.key == key.split("=")[0]
 
 
 def test_conv_padding_rules() -> None:

@@ -123,3 +123,18 @@ def test_a_classifier_plan(tmp_path):
     assert given.lr == 0.01
     _, _, schedule, _ = plan.schedule(10)
     assert schedule.policy == "poly" and schedule.total == 20 and schedule.burn_in == 5
+
+
+def test_the_last_yolo_layers_resize_is_the_default_zoom(tmp_path, bccd_small):
+    from darkyolo.darknet.cfg import resolve_cfg_path
+
+    text = resolve_cfg_path("yolov3-tiny").read_text()
+    cut = text.rindex("random=1")
+    cfg = tmp_path / "resize.cfg"
+    cfg.write_text(text[:cut] + "resize=1.5\n" + text[cut:])
+    plan = plan_training(TrainOptions(model=str(cfg), data=str(bccd_small)))
+    assert plan.augment.scale == pytest.approx((1 / 1.5, 1.5))
+    given = plan_training(TrainOptions(model=str(cfg), data=str(bccd_small), scale=(0.9, 1.1)))
+    assert given.augment.scale == (0.9, 1.1)
+    plain = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    assert plain.augment.scale == (1.0, 1.0)

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum (default: cfg)")
     g.add_argument("--decay", type=float, help="weight decay on conv kernels (default: cfg)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (Darknet's), adam or adamw; --momentum is Adam's beta1")  # fmt: skip
+    g.add_argument("--loss", choices=("darknet", "scaled"), default="darknet", help="training mode: darknet (the cfg's Darknet losses) or scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads)")  # fmt: skip
+    g.add_argument("--anchors", choices=("auto", "cfg"), default="auto", help="auto: from scratch, k-means anchors on the training boxes when they fit clearly better than the cfg's (said in the log); cfg: keep the cfg's")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
     g.add_argument("--ema-tau", type=float, default=2000.0, help="EMA warm-up in updates")
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
@@ -65,7 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-augment", dest="augment", action="store_false", help="letterbox only")
     g.add_argument("--geometry", choices=("jitter", "square", "letterbox"), default="jitter")
     g.add_argument("--jitter", type=float, help="Darknet jitter (default: the cfg's)")
-    g.add_argument("--scale", type=_pair, default=(1.0, 1.0), help="zoom range LOW,HIGH (1,1)")
+    g.add_argument(
+        "--scale",
+        type=_pair,
+        default=None,
+        help="zoom range LOW,HIGH (the cfg's resize=r: 1/r,r; else 1,1)",
+    )
     g.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
     g.add_argument("--mosaic", type=float, default=0.0, help="probability of a four-picture mosaic (0: off)")  # fmt: skip
     g.add_argument("--close-mosaic", type=int, default=0, help="no mosaics in the last N epochs")

@@ -19,7 +19,7 @@ from darkyolo.data.dataset import LetterboxDataset, collate_letterbox
 from darkyolo.data.letterbox import letterbox_params
 from darkyolo.data.records import ImageRecord
 from darkyolo.evaluation.evaluator import DetectionEvaluator, EvalResult
-from darkyolo.postprocess import postprocess, scale_to_original
+from darkyolo.postprocess import NmsMethod, postprocess, scale_to_original
 
 if TYPE_CHECKING:
     from darkyolo.training.plan import TrainPlan
@@ -92,6 +92,7 @@ def evaluate(
         from tqdm import tqdm
 
         iterator = tqdm(loader, desc="val", unit="batch", leave=False)
+    nms = NmsMethod.of(model)
     was_training = model.training
     model.eval()
     input_hw = (settings.img_size, settings.img_size)
@@ -113,6 +114,7 @@ def evaluate(
                     iou_thresh=settings.iou,
                     max_det=settings.max_det,
                     multi_label=settings.multi_label,
+                    nms=nms,
                 )
                 boxes = [
                     letterbox_params((records[i].height, records[i].width), input_hw)

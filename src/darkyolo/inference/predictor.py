@@ -43,7 +43,7 @@ from darkyolo.errors import DarkyoloError, DataError, OptionError
 from darkyolo.inference.optimize import inference_copy
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import resolve_model
-from darkyolo.postprocess import Detections, postprocess, scale_to_original
+from darkyolo.postprocess import Detections, NmsMethod, postprocess, scale_to_original
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -184,6 +184,7 @@ class TorchBackend:
             for layer in net.conv_layers():
                 layer.to(torch.bfloat16)
         self.model = net
+        self.nms = NmsMethod.of(model)
         self.channels_last = channels_last
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.num_classes = net.num_classes
@@ -231,6 +232,7 @@ class OnnxBackend:
         self.num_classes = int(meta["num_classes"])
         self.stride = int(meta["stride"])
         self.input_size = (int(meta["input_height"]), int(meta["input_width"]))
+        self.nms = NmsMethod(meta.get("nms_kind", "default"), float(meta.get("beta_nms", 0.6)))
         self.names: list[str] | None = None
         if "names" in meta:
             import json
@@ -254,6 +256,7 @@ class OnnxNetwork(torch.nn.Module):
         self.source = str(source)
         self.num_classes = self.backend.num_classes
         self.input_size = self.backend.input_size
+        self.nms = self.backend.nms
 
     def forward(self, x: Tensor) -> Tensor:
         batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
@@ -424,6 +427,7 @@ class Detector:
             self.max_det,
             self.classes,
             self.multi_label,
+            nms=self.backend.nms,
         )
         found = scale_to_original(found, [item.box for item in items])
         results = [self._prediction(item, det, keep_images) for item, det in zip(items, found)]

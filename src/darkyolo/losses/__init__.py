@@ -26,10 +26,15 @@ from torch import Tensor, nn
 
 from darkyolo.losses.assign import prepare_truths
 from darkyolo.losses.region import RegionLoss
+from darkyolo.losses.scaled import ScaledLoss
 from darkyolo.losses.yolo import YoloLoss
 from darkyolo.models.heads import DetectionHead, RegionHead, YoloHead
 
-__all__ = ["DetectionLoss", "RegionLoss", "YoloLoss", "build_loss"]
+__all__ = ["LOSS_MODES", "DetectionLoss", "RegionLoss", "ScaledLoss", "YoloLoss", "build_loss"]
+
+#: training modes: ``darknet`` (each head's own Darknet loss, as its cfg says) or ``scaled``
+#: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained)
+LOSS_MODES = ("darknet", "scaled")
 
 
 class DetectionLoss:
@@ -39,9 +44,12 @@ class DetectionLoss:
     because ``w`` or ``h`` < 0.001 or the image had more than the heads' ``max`` rows.
     """
 
-    def __init__(self, heads: Sequence[DetectionHead]) -> None:
+    def __init__(self, heads: Sequence[DetectionHead], mode: str = "darknet") -> None:
         if not heads:
             raise ValueError("a detection loss needs at least one head")
+        if mode not in LOSS_MODES:
+            raise ValueError(f"unknown loss mode {mode!r}, expected {'|'.join(LOSS_MODES)}")
+        self.mode = mode
         self.losses: list[RegionLoss | YoloLoss] = []
         for head in heads:
             if isinstance(head, RegionHead):
@@ -59,6 +67,10 @@ class DetectionLoss:
         for loss in self.losses:
             names += [name for name in loss.part_names if name not in names]
         self.part_names: tuple[str, ...] = tuple(names)
+        self.scaled = None
+        if mode == "scaled":
+            self.scaled = ScaledLoss([loss.head for loss in self.losses])  # type: ignore[misc]
+            self.part_names = ScaledLoss.part_names
         self.dropped_small = 0
         self.dropped_over_max = 0
 
@@ -78,15 +90,18 @@ class DetectionLoss:
         truths = truths.to(device)
         parts: dict[str, Tensor] = {}
         with torch.autocast(device.type, enabled=False):
-            for loss, raw in zip(self.losses, raw_maps, strict=True):
+            if self.scaled is not None:
+                maps = [r if r.dtype == torch.float64 else r.float() for r in raw_maps]
+                parts = self.scaled(maps, truths, input_hw, seen)
+            for loss, raw in zip(self.losses if self.scaled is None else [], raw_maps):
                 for name, value in loss(raw, truths, input_hw, seen).items():
                     parts[name] = parts[name] + value if name in parts else value
             total = torch.stack([parts[name] for name in self.part_names]).sum()
         return total, {name: parts[name].detach() for name in self.part_names}
 
 
-def build_loss(model: nn.Module) -> DetectionLoss:
+def build_loss(model: nn.Module, mode: str = "darknet") -> DetectionLoss:
     """The loss for a :class:`~darkyolo.models.darknet.Darknet` (or a DDP/compiled wrapper of one)."""
     inner = getattr(model, "module", model)
     inner = getattr(inner, "_orig_mod", inner)
-    return DetectionLoss(inner.heads)
+    return DetectionLoss(inner.heads, mode)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from darkyolo.data.letterbox import Letterbox, letterbox
-from darkyolo.postprocess import postprocess, scale_to_original
+from darkyolo.postprocess import NmsMethod, postprocess, scale_to_original
 from darkyolo.serve.requests import DetectOptions
 
 
@@ -63,6 +63,7 @@ class Batcher:
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
         self.backend = backend
+        self.nms: NmsMethod = getattr(backend, "nms", NmsMethod())
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self.on_batch = on_batch
@@ -143,7 +144,7 @@ class Batcher:
         results = []
         for job, (_, box), row in zip(batch, prepared, rows):
             o = job.options
-            found = postprocess(row, o.input_hw, o.conf, o.iou, o.max_det, o.classes)
+            found = postprocess(row, o.input_hw, o.conf, o.iou, o.max_det, o.classes, nms=self.nms)
             found = scale_to_original(found, [box])[0]
             results.append(
                 Found(

@@ -27,6 +27,7 @@ from darkyolo.data.multiscale import multiscale_sizes
 from darkyolo.data.transforms import AugmentOptions
 from darkyolo.errors import OptionError
 from darkyolo.evaluation.validate import ValOptions
+from darkyolo.losses import LOSS_MODES
 from darkyolo.models.zoo import trained_model
 from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
 from darkyolo.training.transfer import build_for_data
@@ -52,8 +53,12 @@ class TrainOptions:
     ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
     of the weights before each validation and save (0: keep the running averages).
     Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
-    zoom range, ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
+    zoom range (default the last ``[yolo]``'s ``resize`` r: 1/r..r; 1, 1 without it), ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
     mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
+    ``loss``: the training mode, ``darknet`` (each head's Darknet loss as its cfg says) or
+    ``scaled`` (:mod:`darkyolo.losses.scaled`, how the scaled-YOLOv4 weights were trained).
+    ``anchors``: ``auto`` replaces the cfg's anchors by k-means ones on the training boxes when
+    those fit clearly better and the run starts from scratch (the trainer says so); ``cfg`` never.
     ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
     updates do not depend on the loss's scale, which suits short runs from scratch).
     Classifier cfgs (no detection heads; ``darkyolo classify train``) read ``data`` as class
@@ -90,6 +95,8 @@ class TrainOptions:
     momentum: float | None = None
     decay: float | None = None
     optimizer: str = "sgd"
+    loss: str = "darknet"
+    anchors: str = "auto"
     ema: bool = True
     ema_decay: float = 0.9999
     ema_tau: float = 2000.0
@@ -106,7 +113,7 @@ class TrainOptions:
     augment: bool = True
     geometry: str = "jitter"
     jitter: float | None = None
-    scale: tuple[float, float] = (1.0, 1.0)
+    scale: tuple[float, float] | None = None
     flip: float = 0.5
     mosaic: float = 0.0
     close_mosaic: int = 0
@@ -126,14 +133,14 @@ class TrainOptions:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["scale"] = list(self.scale)
+        data["scale"] = None if self.scale is None else list(self.scale)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainOptions:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if "scale" in values:
+        if values.get("scale") is not None:
             values["scale"] = tuple(values["scale"])
         return cls(**values)
 
@@ -319,10 +326,11 @@ def plan_training(
         multi = opt.multi_scale if opt.multi_scale is not None else last_head.random
         sizes = tuple(multiscale_sizes(img_size)) if multi else (img_size,)
     if opt.augment and not classifier:
+        resize = getattr(last_head, "resize", 1.0)  # AlexeyAB: random zoom in 1/r..r
         augment = AugmentOptions(
             geometry=opt.geometry,
             jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
-            scale=tuple(opt.scale),
+            scale=tuple(opt.scale) if opt.scale is not None else (1.0 / resize, resize),
             flip=opt.flip,
             hue=opt.hue if opt.hue is not None else net.hue,
             saturation=opt.saturation if opt.saturation is not None else net.saturation,
@@ -372,6 +380,8 @@ def _check_choices(opt: TrainOptions) -> None:
     choices = {
         "nan": ("stop", "skip"),
         "optimizer": OPTIMIZERS,
+        "loss": LOSS_MODES,
+        "anchors": ("auto", "cfg"),
         "init": ("darknet", "torch"),
         "lr_policy": LR_POLICIES,
         "amp": AMP_MODES,

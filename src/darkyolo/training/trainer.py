@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
 from darkyolo.data.description import load_dataset
@@ -279,6 +280,8 @@ class Trainer:
         self._load_data()
         for note in plan.notes:
             self.log(note)
+        if resume is None:
+            self._fit_anchors()
         model = self._build_model(fresh=resume is None)
         self._build_loader()
         self.epochs, self.total_updates, self.schedule, notes = plan.schedule(
@@ -311,6 +314,26 @@ class Trainer:
                     self.log(line)
         if not self.train_records:
             raise TrainingError(f"{self.spec.path}: the train split has no usable images")
+
+    def _fit_anchors(self) -> None:
+        """``--anchors auto``: from scratch, when k-means on the training boxes fits them clearly
+        better than the cfg's anchors (:func:`darkyolo.anchors.anchor_fit`), train with those."""
+        from darkyolo.anchors import anchor_fit, anchors_line, cfg_text_with_anchors, head_units
+
+        opt, plan = self.options, self.plan
+        if opt.anchors != "auto" or plan.pretrained or not self.config.heads:
+            return
+        fit = anchor_fit(self.config, self.train_records, plan.img_size, opt.seed)
+        if fit is None or not fit.refit:
+            return
+        source = str(self.config.source)
+        self.cfg_text = cfg_text_with_anchors(self.cfg_text, source, fit.fitted, len(self.names))
+        self.config = parse_cfg(self.cfg_text, source)
+        line = anchors_line(fit.fitted, head_units(self.config))
+        self.log(
+            f"anchors: the cfg's fit the training boxes with mean IoU {fit.cfg_iou:.2f}, k-means "
+            f"on them {fit.fitted_iou:.2f}: training with {line} (--anchors cfg keeps the cfg's)"
+        )
 
     def _build_model(self, fresh: bool) -> Darknet:
         """The network for the plan's cfg: initialised, pretrained weights, BN momentum, frozen."""
@@ -404,7 +427,7 @@ class Trainer:
         """The task's loss: Darknet's detection losses (:func:`darkyolo.losses.build_loss`)."""
         from darkyolo.losses import build_loss
 
-        return build_loss(model)
+        return build_loss(model, self.options.loss)
 
     def _open_run(self, resume: dict[str, Any] | None) -> None:
         """Counters (restored on resume) and the run folder with its cfg, options and plan."""
