@@ -23,8 +23,8 @@ def no_network(monkeypatch):
     monkeypatch.setattr(darknet.Darknet, "__init__", refuse)
 
 
-def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
-    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+def test_darknet_mode_defaults_come_from_the_cfg_and_the_data(bccd_small):
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), loss="darknet"))
     assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
     assert plan.notes == (
         f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)",
@@ -39,7 +39,29 @@ def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
     epochs, total, schedule, _ = plan.schedule(updates_per_epoch=5)
     assert (epochs, total) == (100, 500) and schedule.burn_in == 15  # 3 warm-up epochs
     assert schedule.steps == (400, 450)
+    assert (plan.options.mosaic, plan.options.close_mosaic, plan.options.clip_grad) == (0, 0, 0)
     json.dumps(plan.to_dict())  # printable as plan.json
+
+
+def test_the_default_recipe_is_the_scaled_modes(bccd_small):
+    """YOLOv5's hyper-parameters in darkyolo's units; whatever is given explicitly wins."""
+    plan = plan_training(
+        TrainOptions(model="yolov3-tiny", data=str(bccd_small), epochs=30, batch=16)
+    )
+    opt = plan.options
+    assert opt.loss == "scaled" and plan.lr == pytest.approx(0.16)  # 0.01 per image x 16
+    assert "learning rate 0.16: 0.01 per image x batch 16" in plan.notes
+    assert (plan.momentum, plan.decay, plan.lr_policy) == (
+        0.937,
+        pytest.approx(0.0005 / 64),
+        "cosine",
+    )
+    assert (opt.mosaic, opt.close_mosaic, opt.clip_grad) == (1.0, 10, pytest.approx(10 / 64))
+    assert plan.augment.scale == (0.5, 1.5) and plan.augment.mosaic == 1.0
+    assert plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), epochs=9)).options.close_mosaic == 3  # fmt: skip
+    given = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.05, mosaic=0.5, close_mosaic=0, momentum=0.9, lr_policy="steps")  # fmt: skip
+    plan = plan_training(given)
+    assert (plan.lr, plan.options.mosaic, plan.options.close_mosaic, plan.momentum, plan.lr_policy) == (0.05, 0.5, 0, 0.9, "steps")  # fmt: skip
 
 
 def test_flags_override_the_cfg(bccd_small):
@@ -55,7 +77,7 @@ def test_flags_override_the_cfg(bccd_small):
 
 
 def test_max_batches_means_darknets_schedule(bccd_small):
-    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), max_batches=100))
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), max_batches=100, loss="darknet"))  # fmt: skip
     assert plan.lr_policy == "cfg"
     epochs, total, schedule, notes = plan.schedule(updates_per_epoch=10)
     assert (epochs, total) == (10, 100) and schedule.burn_in == 25  # min(cfg 1000, total / 4)
@@ -68,7 +90,7 @@ def test_a_trained_model_brings_its_weights(bccd_small):
 
 
 def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_small, make_cfg):
-    stored = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.01, epochs=10)
+    stored = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.01, epochs=10, mosaic=0.0)
     resume = {"options": stored.to_dict(), "cfg": make_cfg(), "_path": "runs/exp/weights/last.pt"}
     given = TrainOptions(resume="runs/exp", lr=0.5, mosaic=0.5, workers=0, epochs=20)
     plan = plan_training(given, resume=resume)
@@ -136,5 +158,5 @@ def test_the_last_yolo_layers_resize_is_the_default_zoom(tmp_path, bccd_small):
     assert plan.augment.scale == pytest.approx((1 / 1.5, 1.5))
     given = plan_training(TrainOptions(model=str(cfg), data=str(bccd_small), scale=(0.9, 1.1)))
     assert given.augment.scale == (0.9, 1.1)
-    plain = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    plain = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), loss="darknet"))
     assert plain.augment.scale == (1.0, 1.0)

@@ -22,7 +22,7 @@ HELP = "train, score or run a Darknet classifier (darknet19, darknet53, the refe
 #: train options that mean something only for detection; given to ``classify train``, an error
 DETECTION_ONLY = (
     "multi_scale", "geometry", "jitter", "scale", "mosaic", "close_mosaic", "obj_prior", "val_conf",
-    "val_iou",
+    "val_iou", "loss", "anchors",
 )  # fmt: skip
 
 

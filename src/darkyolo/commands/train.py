@@ -20,7 +20,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.training.plan import AMP_MODES, LR_POLICIES
+    from darkyolo.training.plan import AMP_MODES, DEFAULT_LOSS, LR_POLICIES
     from darkyolo.training.schedule import OPTIMIZERS
 
     g = parser.add_argument_group("model and data")
@@ -52,11 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum (default: cfg)")
     g.add_argument("--decay", type=float, help="weight decay on conv kernels (default: cfg)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (Darknet's), adam or adamw; --momentum is Adam's beta1")  # fmt: skip
-    g.add_argument("--loss", choices=("darknet", "scaled"), default="darknet", help="training mode: darknet (the cfg's Darknet losses) or scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads)")  # fmt: skip
+    g.add_argument("--loss", choices=("darknet", "scaled"), default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses) or scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads)")  # fmt: skip
     g.add_argument("--anchors", choices=("auto", "cfg"), default="auto", help="auto: from scratch, k-means anchors on the training boxes when they fit clearly better than the cfg's (said in the log); cfg: keep the cfg's")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
     g.add_argument("--ema-tau", type=float, default=2000.0, help="EMA warm-up in updates")
-    g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
+    g.add_argument(
+        "--clip-grad",
+        type=float,
+        default=None,
+        help="clip the gradient norm (0: off; default: the training mode's)",
+    )
     g.add_argument("--nan", choices=("stop", "skip"), default="stop", help="on a NaN/Inf loss")
     g.add_argument("--init", choices=("darknet", "torch"), default="darknet", help="initial weights before --weights: Darknet's He-normal kernels (default) or PyTorch's")  # fmt: skip
     g.add_argument("--obj-prior", type=float, help="with --init darknet: initial objectness probability of the heads (bias prior; default 0.01)")  # fmt: skip
@@ -74,8 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="zoom range LOW,HIGH (the cfg's resize=r: 1/r,r; else 1,1)",
     )
     g.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
-    g.add_argument("--mosaic", type=float, default=0.0, help="probability of a four-picture mosaic (0: off)")  # fmt: skip
-    g.add_argument("--close-mosaic", type=int, default=0, help="no mosaics in the last N epochs")
+    g.add_argument("--mosaic", type=float, default=None, help="probability of a four-picture mosaic (default: the training mode's, 1 for scaled, 0 for darknet)")  # fmt: skip
+    g.add_argument(
+        "--close-mosaic",
+        type=int,
+        default=None,
+        help="no mosaics in the last N epochs (default: scaled a third of the epochs, at most 10)",
+    )
     g.add_argument("--hue", type=float, help="default: cfg hue")
     g.add_argument("--saturation", type=float, help="default: cfg saturation")
     g.add_argument("--exposure", type=float, help="default: cfg exposure")

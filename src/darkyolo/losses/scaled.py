@@ -42,12 +42,15 @@ ANCHOR_RATIO = 4.0
 BOX_GAIN, OBJ_GAIN, CLS_GAIN = 0.05, 1.0, 0.5
 #: objectness weight per level, by stride (YOLOv5's balance)
 BALANCE = {8: 4.0, 16: 1.0, 32: 0.4}
+#: probabilities are kept this far from 0 and 1 in the BCE, and box sides from 0 in the CIoU
+PROB_EPS = 1e-7
 
 
 def _bce(coder: BoxCoder, raw: Tensor, target: Tensor) -> Tensor:
     """Mean BCE of probabilities (``new_coords`` maps) or logits against ``target``."""
-    if coder.new_coords:
-        return F.binary_cross_entropy(raw.clamp(1e-7, 1 - 1e-7), target)
+    if coder.new_coords:  # written out: a NaN reaches the trainer's NaN handling, not an error
+        p = raw.clamp(PROB_EPS, 1.0 - PROB_EPS)
+        return -(target * torch.log(p) + (1.0 - target) * torch.log1p(-p)).mean()
     return F.binary_cross_entropy_with_logits(raw, target)
 
 
@@ -82,6 +85,7 @@ class ScaledLoss:
             if b.numel():
                 z = p[b, a, :, j, i]  # [P, 5+C]
                 pred = head.coder.decode(z[:, 0:4], i, j, anchors[a], (height, width))
+                pred = torch.cat([pred[:, 0:2], pred[:, 2:4].clamp(min=PROB_EPS)], dim=1)
                 truth = truths.boxes[b, t].to(p.dtype)
                 loss = complete_box_iou_loss(
                     normalised_cxcywh_to_xyxy(pred, input_hw),

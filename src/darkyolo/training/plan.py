@@ -15,7 +15,7 @@ learning-rate schedule.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,41 @@ from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
 from darkyolo.training.transfer import build_for_data
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+#: the training mode of a detector when ``--loss`` is not given (the best recipe found, see
+#: docs/training.md "The default recipe")
+DEFAULT_LOSS = "scaled"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a training mode sets for the options left open (``None``; an explicit option or the
+    cfg's key wins). ``lr_per_image``: the learning rate is this times the images per update
+    (``None``: the cfg's ``learning_rate``); ``close_mosaic_share``: mosaics stop for this share of
+    the epochs at the end, at most ``close_mosaic_max``."""
+
+    lr_per_image: float | None = None
+    momentum: float | None = None
+    decay: float | None = None
+    lr_policy: str = "auto"
+    mosaic: float = 0.0
+    close_mosaic_share: float = 0.0
+    close_mosaic_max: int = 0
+    scale: tuple[float, float] = (1.0, 1.0)
+    clip_grad: float = 0.0
+
+
+#: ``darknet``: the cfg's own schedule and Darknet's augmentation. ``scaled``: YOLOv5's
+#: hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of 64 and loss x batch is
+#: 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its gradient clip 10 on the
+#: 64-image sum is 10/64), mosaics closed for the last third of a run (at most 10 epochs, as
+#: ultralytics), zoom 0.5..1.5.
+RECIPES = {
+    "darknet": Recipe(),
+    "scaled": Recipe(
+        lr_per_image=0.01, momentum=0.937, decay=0.0005 / 64, lr_policy="cosine", mosaic=1.0,
+        close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
+    ),
+}  # fmt: skip
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
 RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")
@@ -95,7 +130,7 @@ class TrainOptions:
     momentum: float | None = None
     decay: float | None = None
     optimizer: str = "sgd"
-    loss: str = "darknet"
+    loss: str = DEFAULT_LOSS
     anchors: str = "auto"
     ema: bool = True
     ema_decay: float = 0.9999
@@ -115,8 +150,8 @@ class TrainOptions:
     jitter: float | None = None
     scale: tuple[float, float] | None = None
     flip: float = 0.5
-    mosaic: float = 0.0
-    close_mosaic: int = 0
+    mosaic: float | None = None
+    close_mosaic: int | None = None
     hue: float | None = None
     saturation: float | None = None
     exposure: float | None = None
@@ -127,7 +162,7 @@ class TrainOptions:
     save_period: int = 0
     log_interval: int = 10
     threads: int | None = None
-    clip_grad: float = 0.0
+    clip_grad: float | None = None
     progress: bool = True
     plots: bool = True
 
@@ -264,7 +299,6 @@ def plan_training(
         options = TrainOptions.from_dict({**stored.to_dict(), **merged})
         resumed_from = str(resume["_path"])
     opt = options
-    _check_choices(opt)
 
     pretrained: str | None = None
     if resume is not None:
@@ -280,6 +314,9 @@ def plan_training(
         cfg_text, cfg_path = read_cfg_text(cfg_path)
         source = str(cfg_path)
     classifier = parse_cfg(cfg_text, source).is_classifier
+    opt = _apply_recipe(opt, classifier)
+    _check_choices(opt)
+    recipe = RECIPES["darknet" if classifier else opt.loss]
     if task is not None and classifier != (task == "classify"):
         kind, command = ("a classifier", "darkyolo classify train") if classifier else ("a detector", "darkyolo train")  # fmt: skip
         raise OptionError(f"{source} is {kind}: train it with {command}")
@@ -330,7 +367,11 @@ def plan_training(
         augment = AugmentOptions(
             geometry=opt.geometry,
             jitter=opt.jitter if opt.jitter is not None else last_head.jitter,
-            scale=tuple(opt.scale) if opt.scale is not None else (1.0 / resize, resize),
+            scale=tuple(opt.scale)
+            if opt.scale is not None
+            else (1.0 / resize, resize)
+            if resize > 1.0
+            else recipe.scale,
             flip=opt.flip,
             hue=opt.hue if opt.hue is not None else net.hue,
             saturation=opt.saturation if opt.saturation is not None else net.saturation,
@@ -338,6 +379,9 @@ def plan_training(
             mosaic=opt.mosaic,
         )
     lr = opt.lr if opt.lr is not None else net.learning_rate
+    if opt.lr is None and recipe.lr_per_image is not None:
+        lr = recipe.lr_per_image * batch
+        notes.append(f"learning rate {lr:g}: {recipe.lr_per_image:g} per image x batch {batch}")
     if classifier and opt.lr is None and batch != net.batch:
         # a classifier cfg's rate is for its own batch (128 for ImageNet): the linear scaling
         # rule keeps the step per image; unscaled, 0.1 at batch 32 diverges from scratch
@@ -373,6 +417,25 @@ def plan_training(
         decay=opt.decay if opt.decay is not None else net.decay,
         lr_policy=policy,
         notes=tuple(notes),
+    )
+
+
+def _apply_recipe(opt: TrainOptions, classifier: bool) -> TrainOptions:
+    """``opt`` with every option left open set from the training mode's :class:`Recipe`
+    (classifiers: Darknet's, with no mosaics)."""
+    if opt.loss not in RECIPES:
+        raise OptionError(f"--loss must be one of {', '.join(RECIPES)}, got {opt.loss!r}")
+    recipe = RECIPES["darknet" if classifier else opt.loss]
+    epochs = opt.epochs or 0
+    close = min(recipe.close_mosaic_max, int(epochs * recipe.close_mosaic_share))
+    return replace(
+        opt,
+        momentum=opt.momentum if opt.momentum is not None else recipe.momentum,
+        decay=opt.decay if opt.decay is not None else recipe.decay,
+        lr_policy=recipe.lr_policy if opt.lr_policy == "auto" else opt.lr_policy,
+        mosaic=opt.mosaic if opt.mosaic is not None else recipe.mosaic,
+        close_mosaic=opt.close_mosaic if opt.close_mosaic is not None else close,
+        clip_grad=opt.clip_grad if opt.clip_grad is not None else recipe.clip_grad,
     )
 
 
