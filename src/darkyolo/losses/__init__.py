@@ -24,17 +24,28 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from darkyolo.losses.aligned import AlignedLoss
 from darkyolo.losses.assign import prepare_truths
 from darkyolo.losses.region import RegionLoss
 from darkyolo.losses.scaled import ScaledLoss
 from darkyolo.losses.yolo import YoloLoss
 from darkyolo.models.heads import DetectionHead, RegionHead, YoloHead
 
-__all__ = ["LOSS_MODES", "DetectionLoss", "RegionLoss", "ScaledLoss", "YoloLoss", "build_loss"]
+__all__ = [
+    "LOSS_MODES",
+    "AlignedLoss",
+    "DetectionLoss",
+    "RegionLoss",
+    "ScaledLoss",
+    "YoloLoss",
+    "build_loss",
+]
 
-#: training modes: ``darknet`` (each head's own Darknet loss, as its cfg says) or ``scaled``
-#: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained)
-LOSS_MODES = ("darknet", "scaled")
+#: training modes: ``darknet`` (each head's own Darknet loss, as its cfg says), ``scaled``
+#: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained) or ``aligned``
+#: (:mod:`darkyolo.losses.aligned`: task-aligned assignment, IoU-aware objectness)
+LOSS_MODES = ("darknet", "scaled", "aligned")
+_MODE_LOSSES = {"scaled": ScaledLoss, "aligned": AlignedLoss}
 
 
 class DetectionLoss:
@@ -67,10 +78,10 @@ class DetectionLoss:
         for loss in self.losses:
             names += [name for name in loss.part_names if name not in names]
         self.part_names: tuple[str, ...] = tuple(names)
-        self.scaled = None
-        if mode == "scaled":
-            self.scaled = ScaledLoss([loss.head for loss in self.losses])  # type: ignore[misc]
-            self.part_names = ScaledLoss.part_names
+        self.joint: ScaledLoss | AlignedLoss | None = None  # one loss over all heads
+        if mode in _MODE_LOSSES:
+            self.joint = _MODE_LOSSES[mode]([loss.head for loss in self.losses])  # type: ignore[arg-type]
+            self.part_names = self.joint.part_names
         self.dropped_small = 0
         self.dropped_over_max = 0
 
@@ -90,10 +101,10 @@ class DetectionLoss:
         truths = truths.to(device)
         parts: dict[str, Tensor] = {}
         with torch.autocast(device.type, enabled=False):
-            if self.scaled is not None:
+            if self.joint is not None:
                 maps = [r if r.dtype == torch.float64 else r.float() for r in raw_maps]
-                parts = self.scaled(maps, truths, input_hw, seen)
-            for loss, raw in zip(self.losses if self.scaled is None else [], raw_maps):
+                parts = self.joint(maps, truths, input_hw, seen)
+            for loss, raw in zip(self.losses if self.joint is None else [], raw_maps):
                 for name, value in loss(raw, truths, input_hw, seen).items():
                     parts[name] = parts[name] + value if name in parts else value
             total = torch.stack([parts[name] for name in self.part_names]).sum()

@@ -61,13 +61,12 @@ class Recipe:
 #: 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its gradient clip 10 on the
 #: 64-image sum is 10/64), mosaics closed for the last third of a run (at most 10 epochs, as
 #: ultralytics), zoom 0.5..1.5.
-RECIPES = {
-    "darknet": Recipe(),
-    "scaled": Recipe(
-        lr_per_image=0.01, momentum=0.937, decay=0.0005 / 64, lr_policy="cosine", mosaic=1.0,
-        close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
-    ),
-}  # fmt: skip
+_YOLOV5_RECIPE = Recipe(
+    lr_per_image=0.01, momentum=0.937, decay=0.0005 / 64, lr_policy="cosine", mosaic=1.0,
+    close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
+)  # fmt: skip
+#: ``aligned`` takes the same recipe (ultralytics v8's hyper-parameters are YOLOv5's here)
+RECIPES = {"darknet": Recipe(), "scaled": _YOLOV5_RECIPE, "aligned": _YOLOV5_RECIPE}
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
 RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")

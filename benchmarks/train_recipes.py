@@ -1,0 +1,107 @@
+"""Training recipes from scratch, one row per lever, beside ultralytics' ``yolov3-tiny.yaml``.
+
+Every arm is one ``darkyolo train`` on the same ``.data`` with the same epochs, input size and
+batch; only the lever named differs. Scores are pycocotools mAP@.5 and mAP@[.5:.95] (conf 0.001)
+on the ``.data``'s ``valid=`` list: use a train/val split for choosing (BCCD 205/87, aquarium
+448/127), and a trainval/test one only for the final score. ``--peer`` also trains ultralytics in
+its own environment (``benchmarks/peers/setup.sh``) and scores its predictions with the same
+darkyolo evaluator. Usage::
+
+    python benchmarks/train_recipes.py --data bccd/bccd-split.data --epochs 10 --img-size 320 \\
+        --arms darknet,darknet+anchors,default,default+newcoords --peer
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cli_runner import darkyolo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: arm -> (model, extra train flags); "default" is the command a user runs with no flags
+ARMS: dict[str, tuple[str, list[str]]] = {
+    "darknet": ("yolov3-tiny", ["--loss", "darknet", "--anchors", "cfg"]),
+    "darknet+anchors": ("yolov3-tiny", ["--loss", "darknet"]),
+    "darknet+anchors+newcoords": ("yolov3-tiny-newcoords", ["--loss", "darknet"]),
+    "default": ("yolov3-tiny", []),
+    "default-anchors": ("yolov3-tiny", ["--anchors", "cfg"]),
+    "default-mosaic": ("yolov3-tiny", ["--mosaic", "0"]),
+    "default+newcoords": ("yolov3-tiny-newcoords", []),
+}
+
+
+def last_scores(run: Path) -> tuple[float, float]:
+    """mAP@.5 and mAP@[.5:.95] of the last validated epoch (``results.csv``)."""
+    with open(run / "results.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("map")]
+    return float(rows[-1]["map50"]), float(rows[-1]["map"])
+
+
+def score_peer(data: Path, predictions: Path) -> tuple[float, float]:
+    """The peer's predictions scored by darkyolo's pycocotools evaluator on ``valid=``."""
+    from darkyolo.data.dataset import load_split
+    from darkyolo.data.description import load_dataset
+    from darkyolo.evaluation.evaluator import DetectionEvaluator
+
+    spec = load_dataset(data)
+    records, _ = load_split(spec, "val")
+    found = json.loads(predictions.read_text())
+    evaluator = DetectionEvaluator(spec.names)
+    for index, record in enumerate(records):
+        mine = found[str(Path(record.image).resolve())]
+        evaluator.process(
+            index, record.boxes, record.labels, mine["boxes"], mine["scores"], mine["labels"],
+            record.width, record.height,
+        )  # fmt: skip
+    result = evaluator.compute()
+    return result.map50, result.map
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--img-size", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--amp", default="bf16")
+    parser.add_argument("--arms", default="darknet,default")
+    parser.add_argument("--peer", action="store_true", help="also train and score ultralytics")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-recipes")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    rows: list[tuple[str, float, float, float]] = []
+    for arm in args.arms.split(","):
+        model, flags = ARMS[arm]
+        run = out / arm
+        seconds = float("nan")
+        if not (run / "weights" / "last.pt").is_file():
+            argv = ["train", "--model", model, "--data", str(args.data), "--epochs", str(args.epochs), "--batch", str(args.batch), "--img-size", str(args.img_size), "--amp", args.amp, "--cache", "--project", str(out), "--name", arm, "--exist-ok", "--no-progress", *flags]  # fmt: skip
+            seconds = darkyolo(argv)
+        rows.append((arm, *last_scores(run), seconds))
+    if args.peer:
+        peer_dir = out / "ultralytics"
+        python = ROOT / ".venv-peers" / "bin" / "python"
+        start = time.perf_counter()
+        command = [str(python), str(ROOT / "benchmarks" / "peers" / "ultralytics_detect.py"), "--data", str(args.data.resolve()), "--epochs", str(args.epochs), "--imgsz", str(args.img_size), "--batch", str(args.batch), "--project", str(peer_dir)]  # fmt: skip
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds = time.perf_counter() - start
+        rows.append(("ultralytics yolov3-tiny.yaml", *score_peer(args.data, Path(report["predictions"])), seconds))  # fmt: skip
+    print(f"\n{args.data} ({args.epochs} epochs, {args.img_size} px, batch {args.batch})")
+    print(f"{'arm':32} {'mAP@.5':>7} {'mAP@.5:.95':>10} {'minutes':>8}")
+    peer = rows[-1] if args.peer else None
+    for name, m50, m, seconds in rows:
+        ratio = f"  {m / peer[2]:.2f}x the peer" if peer and name != peer[0] and peer[2] else ""
+        print(f"{name:32} {m50:7.3f} {m:10.3f} {seconds / 60:8.1f}{ratio}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
