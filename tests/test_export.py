@@ -26,7 +26,7 @@ def randomized(cfg: str, size: int, seed: int = 0):
     return model
 
 
-@pytest.mark.parametrize("cfg", ["yolov3-tiny", "yolov2-tiny"])
+@pytest.mark.parametrize("cfg", ["yolov3-tiny", "yolov2-tiny", "yolov3-tiny-newcoords"])
 def test_onnx_matches_pytorch_with_dynamic_batch_and_size(cfg, tmp_path):
     model = randomized(cfg, 96)
     path = export_onnx(model, tmp_path / f"{cfg}.onnx", names=[f"c{k}" for k in range(80)])
@@ -36,6 +36,8 @@ def test_onnx_matches_pytorch_with_dynamic_batch_and_size(cfg, tmp_path):
     meta = onnx_metadata(onnx_session(path))
     assert meta["num_classes"] == "80" and meta["stride"] == "32"
     assert (meta["input_height"], meta["input_width"]) == ("96", "96")
+    if cfg.endswith("newcoords"):  # the cfg's DIoU-NMS travels with the file
+        assert (meta["nms_kind"], meta["beta_nms"]) == ("diounms", "0.6")
     # the caller's model is left unfused
     assert all(layer.bn is not None for layer in model.conv_layers() if layer.conv.bias is None)
 
