@@ -23,8 +23,9 @@ def no_network(monkeypatch):
     monkeypatch.setattr(darknet.Darknet, "__init__", refuse)
 
 
-def test_darknet_mode_defaults_come_from_the_cfg_and_the_data(bccd_small):
-    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), loss="darknet"))
+def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    assert plan.options.loss == "darknet"
     assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
     assert plan.notes == (
         f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)",
@@ -43,11 +44,10 @@ def test_darknet_mode_defaults_come_from_the_cfg_and_the_data(bccd_small):
     json.dumps(plan.to_dict())  # printable as plan.json
 
 
-def test_the_default_recipe_is_the_scaled_modes(bccd_small):
+def test_the_scaled_modes_recipe(bccd_small):
     """YOLOv5's hyper-parameters in darkyolo's units; whatever is given explicitly wins."""
-    plan = plan_training(
-        TrainOptions(model="yolov3-tiny", data=str(bccd_small), epochs=30, batch=16)
-    )
+    scaled = dict(model="yolov3-tiny", data=str(bccd_small), loss="scaled")
+    plan = plan_training(TrainOptions(**scaled, epochs=30, batch=16))
     opt = plan.options
     assert opt.loss == "scaled" and plan.lr == pytest.approx(0.16)  # 0.01 per image x 16
     assert "learning rate 0.16: 0.01 per image x batch 16" in plan.notes
@@ -58,8 +58,8 @@ def test_the_default_recipe_is_the_scaled_modes(bccd_small):
     )
     assert (opt.mosaic, opt.close_mosaic, opt.clip_grad) == (1.0, 10, pytest.approx(10 / 64))
     assert plan.augment.scale == (0.5, 1.5) and plan.augment.mosaic == 1.0
-    assert plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), epochs=9)).options.close_mosaic == 3  # fmt: skip
-    given = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.05, mosaic=0.5, close_mosaic=0, momentum=0.9, lr_policy="steps")  # fmt: skip
+    assert plan_training(TrainOptions(**scaled, epochs=9)).options.close_mosaic == 3
+    given = TrainOptions(**scaled, lr=0.05, mosaic=0.5, close_mosaic=0, momentum=0.9, lr_policy="steps")  # fmt: skip
     plan = plan_training(given)
     assert (plan.lr, plan.options.mosaic, plan.options.close_mosaic, plan.momentum, plan.lr_policy) == (0.05, 0.5, 0, 0.9, "steps")  # fmt: skip
 

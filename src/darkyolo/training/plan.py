@@ -35,7 +35,7 @@ from darkyolo.training.transfer import build_for_data
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 #: the training mode of a detector when ``--loss`` is not given (the best recipe found, see
 #: docs/training.md "The default recipe")
-DEFAULT_LOSS = "scaled"
+DEFAULT_LOSS = "darknet"
 
 
 @dataclass(frozen=True)
