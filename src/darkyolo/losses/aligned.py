@@ -30,20 +30,11 @@ from torchvision.ops import box_iou, complete_box_iou_loss
 
 from darkyolo.boxes import normalised_cxcywh_to_xyxy
 from darkyolo.losses.assign import TruthBatch, head_view
-from darkyolo.losses.scaled import PROB_EPS
-from darkyolo.models.coder import BoxCoder
+from darkyolo.losses.scaled import bce
 from darkyolo.models.heads import YoloHead
 
 TOPK, ALPHA, BETA = 10, 0.5, 6.0
 BOX_GAIN, OBJ_GAIN, CLS_GAIN = 7.5, 1.0, 0.5
-
-
-def _bce_sum(coder: BoxCoder, raw: Tensor, target: Tensor) -> Tensor:
-    """Summed BCE of probabilities (``new_coords`` maps) or logits against ``target``."""
-    if coder.new_coords:
-        p = raw.clamp(PROB_EPS, 1.0 - PROB_EPS)
-        return -(target * torch.log(p) + (1.0 - target) * torch.log1p(-p)).sum()
-    return F.binary_cross_entropy_with_logits(raw, target, reduction="sum")
 
 
 class AlignedLoss:
@@ -86,7 +77,7 @@ class AlignedLoss:
             t, o = target[:, start : start + size], owner[:, start : start + size]
             start += size
             obj_raw = p[:, :, 4].flatten(1)  # [B, S] in (a, j, i) order, as boxes
-            obj = obj + _bce_sum(coder, obj_raw, t)
+            obj = obj + bce(coder, obj_raw, t).sum()
             b, s = (o >= 0).nonzero(as_tuple=True)
             if b.numel():
                 m = o[b, s]
@@ -98,7 +89,7 @@ class AlignedLoss:
                 box = box + (t[b, s] * loss).sum()
                 cls_raw = p[:, :, 5:].movedim(2, -1).flatten(1, 3)[b, s]  # [P, C]
                 onehot = F.one_hot(truths.classes[b, m], cls_raw.shape[-1]).to(cls_raw.dtype)
-                cls = cls + _bce_sum(coder, cls_raw, onehot)
+                cls = cls + bce(coder, cls_raw, onehot).sum()
         scale = batch / norm
         return {
             "box": box * BOX_GAIN * scale,

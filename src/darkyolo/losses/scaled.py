@@ -46,12 +46,12 @@ BALANCE = {8: 4.0, 16: 1.0, 32: 0.4}
 PROB_EPS = 1e-7
 
 
-def _bce(coder: BoxCoder, raw: Tensor, target: Tensor) -> Tensor:
-    """Mean BCE of probabilities (``new_coords`` maps) or logits against ``target``."""
+def bce(coder: BoxCoder, raw: Tensor, target: Tensor) -> Tensor:
+    """Elementwise BCE of probabilities (``new_coords`` maps) or logits against ``target``."""
     if coder.new_coords:  # written out: a NaN reaches the trainer's NaN handling, not an error
         p = raw.clamp(PROB_EPS, 1.0 - PROB_EPS)
-        return -(target * torch.log(p) + (1.0 - target) * torch.log1p(-p)).mean()
-    return F.binary_cross_entropy_with_logits(raw, target)
+        return -(target * torch.log(p) + (1.0 - target) * torch.log1p(-p))
+    return F.binary_cross_entropy_with_logits(raw, target, reduction="none")
 
 
 class ScaledLoss:
@@ -94,9 +94,9 @@ class ScaledLoss:
                 box = box + loss.mean()
                 target_obj[b, a, j, i] = (1.0 - loss.detach()).clamp(min=0.0).to(p.dtype)
                 onehot = F.one_hot(truths.classes[b, t], num_classes).to(p.dtype)
-                cls = cls + _bce(head.coder, z[:, 5:], onehot)
+                cls = cls + bce(head.coder, z[:, 5:], onehot).mean()
             balance = BALANCE.get(stride, 0.1)
-            obj = obj + balance * _bce(head.coder, p[:, :, 4], target_obj)
+            obj = obj + balance * bce(head.coder, p[:, :, 4], target_obj).mean()
         side = max(input_hw) / 640.0
         scale = 3.0 / levels * batch
         return {
