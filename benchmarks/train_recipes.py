@@ -25,6 +25,9 @@ from cli_runner import darkyolo
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: AdamW as ultralytics' trainer picks it for short runs: beta1 0.9, decay 5e-4 and the learning
+#: rate 0.01 / (4 + classes) ("{adamw_lr}" is filled in from the ``.data`` file's classes)
+_ADAMW = ["--optimizer", "adamw", "--lr", "{adamw_lr}", "--momentum", "0.9", "--decay", "0.0005"]
 #: arm -> (model, extra train flags); "default" is the command a user runs with no flags
 ARMS: dict[str, tuple[str, list[str]]] = {
     "darknet": ("yolov3-tiny", ["--loss", "darknet", "--anchors", "cfg"]),
@@ -34,6 +37,9 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "default-anchors": ("yolov3-tiny", ["--anchors", "cfg"]),
     "default-mosaic": ("yolov3-tiny", ["--mosaic", "0"]),
     "default+newcoords": ("yolov3-tiny-newcoords", []),
+    "scaled+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "scaled", *_ADAMW]),
+    "aligned+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "aligned", *_ADAMW]),
+    "aligned+adamw": ("yolov3-tiny", ["--loss", "aligned", *_ADAMW]),
 }
 
 
@@ -77,8 +83,12 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out.resolve()
     rows: list[tuple[str, float, float, float]] = []
+    from darkyolo.data.description import load_dataset
+
+    adamw_lr = f"{0.01 / (4 + len(load_dataset(args.data).names)):.6f}"
     for arm in args.arms.split(","):
         model, flags = ARMS[arm]
+        flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]
         run = out / arm
         seconds = float("nan")
         if not (run / "weights" / "last.pt").is_file():

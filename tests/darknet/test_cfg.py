@@ -18,6 +18,7 @@ from darkyolo.darknet.cfg import (
     parse_cfg,
     read_sections,
     render_cfg,
+    with_yolo_default,
 )
 from darkyolo.errors import ConfigError
 
@@ -116,6 +117,15 @@ def test_round_trip_through_raw_sections() -> None:
         type(layer)(**{**layer.__dict__, "line": again.layers[i].line})
         for i, layer in enumerate(load_cfg("yolov3-tiny").layers)
     )
+
+
+def test_a_yolo_default_fills_only_the_heads_that_set_none() -> None:
+    text = HEADER + CONV + HEAD + "\n" + HEAD.replace("num=1\n", "num=1\niou_thresh=0.7\n")
+    filled, changed = with_yolo_default(text, "iou_thresh", "0.213")
+    assert changed == 1
+    assert [h.iou_thresh for h in parse_cfg(filled).heads] == [0.213, 0.7]
+    again, none = with_yolo_default(filled, "iou_thresh", "0.5")
+    assert none == 0 and again is filled
 
 
 @pytest.mark.parametrize(

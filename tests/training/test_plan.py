@@ -27,9 +27,12 @@ def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
     plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
     assert plan.options.loss == "darknet"
     assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
-    assert plan.notes == (
-        f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)",
+    assert (
+        plan.notes[0] == f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)"
     )
+    assert plan.notes[1].startswith("iou_thresh=0.213 in the 2 [yolo] section(s) that set none")
+    assert [head.iou_thresh for head in plan.config.heads] == [0.213, 0.213]
+    assert [head.iou_thresh for head in plan.config_given.heads] == [1.0, 1.0]  # as written
     assert plan.config.num_classes == 3 and plan.config_given.num_classes == 80
     assert (plan.batch, plan.subdivisions, plan.micro) == (64, 2, 32)  # yolov3-tiny.cfg's
     assert plan.img_size == 416 and plan.sizes == tuple(range(320, 609, 32))  # random=1
@@ -160,3 +163,16 @@ def test_the_last_yolo_layers_resize_is_the_default_zoom(tmp_path, bccd_small):
     assert given.augment.scale == (0.9, 1.1)
     plain = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), loss="darknet"))
     assert plain.augment.scale == (1.0, 1.0)
+
+
+def test_the_cfgs_own_iou_thresh_wins_and_other_modes_keep_it(tmp_path, bccd_small):
+    from darkyolo.darknet.cfg import resolve_cfg_path
+
+    text = resolve_cfg_path("yolov3-tiny").read_text().replace("[yolo]\n", "[yolo]\niou_thresh=1\n")
+    cfg = tmp_path / "one-anchor.cfg"
+    cfg.write_text(text)
+    own = plan_training(TrainOptions(model=str(cfg), data=str(bccd_small)))
+    assert [head.iou_thresh for head in own.config.heads] == [1.0, 1.0]
+    assert not any(note.startswith("iou_thresh") for note in own.notes)
+    scaled = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), loss="scaled"))
+    assert [head.iou_thresh for head in scaled.config.heads] == [1.0, 1.0]

@@ -116,6 +116,16 @@ def set_head_classes(
     previous.options["filters"] = str(anchors * (5 + num_classes))
 
 
+def with_yolo_default(text: str, key: str, value: str, file: str = "<cfg>") -> tuple[str, int]:
+    """``text`` with ``key=value`` added to every ``[yolo]`` section that does not set ``key``
+    -> ``(text, sections changed)``; with none changed, ``text`` itself (comments kept)."""
+    sections = read_sections(text, file)
+    missing = [s for s in sections if s.kind == "yolo" and key not in s.options]
+    for section in missing:
+        section.options[key] = value
+    return (render_cfg(sections), len(missing)) if missing else (text, 0)
+
+
 def set_classifier_classes(sections: list[RawSection], num_classes: int, file: str) -> bool:
     """Give a classifier ``num_classes`` outputs: the last ``[convolutional]`` (``filters``) or
     ``[connected]`` (``output``) before its last ``[softmax]``. Returns whether anything changed;

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from darkyolo.classify.data import CropOptions, load_classification_data
-from darkyolo.darknet.cfg import NetworkConfig, parse_cfg, read_cfg_text, resolve_cfg_path
+from darkyolo.darknet.cfg import (
+    NetworkConfig,
+    parse_cfg,
+    read_cfg_text,
+    resolve_cfg_path,
+    with_yolo_default,
+)
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import multiscale_sizes
@@ -43,7 +49,9 @@ class Recipe:
     """What a training mode sets for the options left open (``None``; an explicit option or the
     cfg's key wins). ``lr_per_image``: the learning rate is this times the images per update
     (``None``: the cfg's ``learning_rate``); ``close_mosaic_share``: mosaics stop for this share of
-    the epochs at the end, at most ``close_mosaic_max``."""
+    the epochs at the end, at most ``close_mosaic_max``; ``iou_thresh``: written into every
+    ``[yolo]`` section of the cfg that sets none (the cfg's own value wins; ``iou_thresh=1`` is
+    Darknet's off)."""
 
     lr_per_image: float | None = None
     momentum: float | None = None
@@ -54,10 +62,16 @@ class Recipe:
     close_mosaic_max: int = 0
     scale: tuple[float, float] = (1.0, 1.0)
     clip_grad: float = 0.0
+    iou_thresh: float | None = None
 
 
-#: ``darknet``: the cfg's own schedule and Darknet's augmentation. ``scaled``: YOLOv5's
-#: hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of 64 and loss x batch is
+#: ``darknet``: the cfg's own schedule and Darknet's augmentation, and a truth is also a positive
+#: for every other anchor it fits with shape IoU above 0.213 (AlexeyAB's value in the yolov4 and
+#: yolov4-tiny cfgs): with anchors fitted to the data several are often close in shape, and one
+#: anchor per truth then teaches the others to stay silent on the same object (BCCD val, 30
+#: epochs: mAP@[.5:.95] 0.325 -> 0.363, docs/benchmarks.md).
+_DARKNET_RECIPE = Recipe(iou_thresh=0.213)
+#: ``scaled``: YOLOv5's hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of 64 and loss x batch is
 #: 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its gradient clip 10 on the
 #: 64-image sum is 10/64), mosaics closed for the last third of a run (at most 10 epochs, as
 #: ultralytics), zoom 0.5..1.5.
@@ -66,7 +80,7 @@ _YOLOV5_RECIPE = Recipe(
     close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
 )  # fmt: skip
 #: ``aligned`` takes the same recipe (ultralytics v8's hyper-parameters are YOLOv5's here)
-RECIPES = {"darknet": Recipe(), "scaled": _YOLOV5_RECIPE, "aligned": _YOLOV5_RECIPE}
+RECIPES = {"darknet": _DARKNET_RECIPE, "scaled": _YOLOV5_RECIPE, "aligned": _YOLOV5_RECIPE}
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
 RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")
@@ -329,12 +343,24 @@ def plan_training(
     if not classifier:
         _refuse_unimplemented(config)
     notes = []
-    if config is not original:
+    classes_from = original.num_classes if config is not original else None
+    if classes_from is not None:
         what = "outputs" if classifier else "heads"
         notes.append(
             f"cfg {source}: {what} adapted from {original.num_classes} to {config.num_classes} "
             "classes (the data's)"
         )
+    if not classifier and resume is None and recipe.iou_thresh is not None:
+        adapted_text, added = with_yolo_default(
+            adapted_text, "iou_thresh", f"{recipe.iou_thresh:g}", source
+        )
+        if added:
+            config = parse_cfg(adapted_text, source)
+            notes.append(
+                f"iou_thresh={recipe.iou_thresh:g} in the {added} [yolo] section(s) that set none: "
+                "a truth is also a positive for every other anchor it fits with shape IoU above "
+                "it (set iou_thresh in the cfg to choose, 1 for one anchor per truth)"
+            )
     net = config.net
 
     batch = opt.batch or net.batch
@@ -401,7 +427,7 @@ def plan_training(
         cfg_source=source,
         cfg_given=cfg_text,
         cfg_text=adapted_text,
-        classes_from=original.num_classes if config is not original else None,
+        classes_from=classes_from,
         pretrained=pretrained,
         world_size=world_size,
         batch=batch,
