@@ -28,19 +28,35 @@ ROOT = Path(__file__).resolve().parents[1]
 #: AdamW as ultralytics' trainer picks it for short runs: beta1 0.9, decay 5e-4 and the learning
 #: rate 0.01 / (4 + classes) ("{adamw_lr}" is filled in from the ``.data`` file's classes)
 _ADAMW = ["--optimizer", "adamw", "--lr", "{adamw_lr}", "--momentum", "0.9", "--decay", "0.0005"]
-#: arm -> (model, extra train flags); "default" is the command a user runs with no flags
+#: arm -> (model, extra train flags); "default" is the command a user runs with no flags. A model
+#: ``NAME[key=value]`` is NAME's cfg with ``key=value`` in every ``[yolo]`` section (``iou_thresh=1``:
+#: one anchor per truth, Darknet's own default, which the darknet recipe otherwise sets to 0.213)
 ARMS: dict[str, tuple[str, list[str]]] = {
-    "darknet": ("yolov3-tiny", ["--loss", "darknet", "--anchors", "cfg"]),
-    "darknet+anchors": ("yolov3-tiny", ["--loss", "darknet"]),
+    "darknet": ("yolov3-tiny[iou_thresh=1]", ["--loss", "darknet", "--anchors", "cfg"]),
+    "darknet+anchors": ("yolov3-tiny[iou_thresh=1]", ["--loss", "darknet"]),
     "darknet+anchors+newcoords": ("yolov3-tiny-newcoords", ["--loss", "darknet"]),
     "default": ("yolov3-tiny", []),
+    "default+iou_thresh=0.5": ("yolov3-tiny[iou_thresh=0.5]", []),
     "default-anchors": ("yolov3-tiny", ["--anchors", "cfg"]),
-    "default-mosaic": ("yolov3-tiny", ["--mosaic", "0"]),
     "default+newcoords": ("yolov3-tiny-newcoords", []),
     "scaled+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "scaled", *_ADAMW]),
     "aligned+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "aligned", *_ADAMW]),
     "aligned+adamw": ("yolov3-tiny", ["--loss", "aligned", *_ADAMW]),
 }
+
+
+def arm_model(model: str, out: Path) -> str:
+    """``NAME[key=value]`` -> a variant cfg written under ``out`` (other names unchanged)."""
+    if not model.endswith("]"):
+        return model
+    from darkyolo.darknet.cfg import read_cfg_text, resolve_cfg_path, with_yolo_default
+
+    name, setting = model[:-1].split("[")
+    key, value = setting.split("=")
+    text, _ = read_cfg_text(resolve_cfg_path(name))
+    variant = out / f"{name}-{key}{value}.cfg"
+    variant.write_text(with_yolo_default(text, key, value, name)[0])
+    return str(variant)
 
 
 def last_scores(run: Path) -> tuple[float, float]:
@@ -89,6 +105,7 @@ def main() -> None:
     for arm in args.arms.split(","):
         model, flags = ARMS[arm]
         flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]
+        model = arm_model(model, out)
         run = out / arm
         seconds = float("nan")
         if not (run / "weights" / "last.pt").is_file():
