@@ -71,10 +71,10 @@ class Recipe:
 #: anchor per truth then teaches the others to stay silent on the same object (BCCD val, 30
 #: epochs: mAP@[.5:.95] 0.325 -> 0.363, docs/benchmarks.md).
 _DARKNET_RECIPE = Recipe(iou_thresh=0.213)
-#: ``scaled``: YOLOv5's hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of 64 and loss x batch is
-#: 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its gradient clip 10 on the
-#: 64-image sum is 10/64), mosaics closed for the last third of a run (at most 10 epochs, as
-#: ultralytics), zoom 0.5..1.5.
+#: ``scaled``: YOLOv5's hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of
+#: 64 and loss x batch is 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its
+#: gradient clip 10 on the 64-image sum is 10/64), mosaics closed for the last third of a run (at
+#: most 10 epochs, as ultralytics), zoom 0.5..1.5.
 _YOLOV5_RECIPE = Recipe(
     lr_per_image=0.01, momentum=0.937, decay=0.0005 / 64, lr_policy="cosine", mosaic=1.0,
     close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
@@ -351,13 +351,12 @@ def plan_training(
             "classes (the data's)"
         )
     if not classifier and resume is None and recipe.iou_thresh is not None:
-        adapted_text, added = with_yolo_default(
-            adapted_text, "iou_thresh", f"{recipe.iou_thresh:g}", source
-        )
+        value = f"{recipe.iou_thresh:g}"
+        adapted_text, added = with_yolo_default(adapted_text, "iou_thresh", value, source)
         if added:
             config = parse_cfg(adapted_text, source)
             notes.append(
-                f"iou_thresh={recipe.iou_thresh:g} in the {added} [yolo] section(s) that set none: "
+                f"iou_thresh={value} in the {added} [yolo] section(s) that set none: "
                 "a truth is also a positive for every other anchor it fits with shape IoU above "
                 "it (set iou_thresh in the cfg to choose, 1 for one anchor per truth)"
             )
