@@ -4,8 +4,9 @@ Every arm is one ``darkyolo train`` on the same ``.data`` with the same epochs, 
 batch; only the lever named differs. Scores are pycocotools mAP@.5 and mAP@[.5:.95] (conf 0.001)
 on the ``.data``'s ``valid=`` list: use a train/val split for choosing (BCCD 205/87, aquarium
 448/127), and a trainval/test one only for the final score. ``--peer`` also trains ultralytics in
-its own environment (``benchmarks/peers/setup.sh``) and scores its predictions with the same
-darkyolo evaluator. Usage::
+its own environment (``benchmarks/peers/setup.sh``) and scores the predictions of its last epoch
+with the same darkyolo evaluator (as the arms' last epoch; the ``valid=`` list never picks its
+epoch). Finished arms and peer runs under ``--out`` are scored again, not retrained. Usage::
 
     python benchmarks/train_recipes.py --data bccd/bccd-split.data --epochs 10 --img-size 320 \\
         --arms darknet,darknet+anchors,default,default+newcoords --peer
@@ -114,13 +115,15 @@ def main() -> None:
         rows.append((arm, *last_scores(run), seconds))
     if args.peer:
         peer_dir = out / "ultralytics"
-        python = ROOT / ".venv-peers" / "bin" / "python"
-        start = time.perf_counter()
-        command = [str(python), str(ROOT / "benchmarks" / "peers" / "ultralytics_detect.py"), "--data", str(args.data.resolve()), "--epochs", str(args.epochs), "--imgsz", str(args.img_size), "--batch", str(args.batch), "--project", str(peer_dir)]  # fmt: skip
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
-        report = json.loads(done.stdout.strip().splitlines()[-1])
-        seconds = time.perf_counter() - start
-        rows.append(("ultralytics yolov3-tiny.yaml", *score_peer(args.data, Path(report["predictions"])), seconds))  # fmt: skip
+        predictions = peer_dir / "predictions.json"
+        seconds = float("nan")
+        if not predictions.is_file():  # like the arms: a finished peer run is scored again
+            python = ROOT / ".venv-peers" / "bin" / "python"
+            start = time.perf_counter()
+            command = [str(python), str(ROOT / "benchmarks" / "peers" / "ultralytics_detect.py"), "--data", str(args.data.resolve()), "--epochs", str(args.epochs), "--imgsz", str(args.img_size), "--batch", str(args.batch), "--project", str(peer_dir), "--last"]  # fmt: skip
+            subprocess.run(command, check=True, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+        rows.append(("ultralytics yolov3-tiny.yaml", *score_peer(args.data, predictions), seconds))
     print(f"\n{args.data} ({args.epochs} epochs, {args.img_size} px, batch {args.batch})")
     print(f"{'arm':32} {'mAP@.5':>7} {'mAP@.5:.95':>10} {'minutes':>8}")
     peer = rows[-1] if args.peer else None

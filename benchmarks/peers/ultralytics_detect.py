@@ -7,6 +7,11 @@ folders, ``names=``), trains, then predicts every picture of the ``--score`` lis
 most 300 boxes, ultralytics' own NMS at IoU 0.7 as its ``val`` does) and writes them as JSON
 (original-pixel xyxy boxes, scores, labels per picture), so that darkyolo scores both with the same
 pycocotools code. Prints one JSON line: ``train_s`` and the predictions file.
+
+``--last`` validates only after the last epoch and predicts with the last weights (as darkyolo's
+final runs are scored), so that the ``--score`` list never picks an epoch; by default ultralytics
+validates every epoch on it and predicts with its best. ``--resume`` continues an interrupted run
+from its ``last.pt`` (a run longer than one sitting); ``train_s`` then counts this sitting only.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--last", action="store_true", help="no per-epoch val; the last weights")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
     parser.add_argument("--project", type=Path, required=True)
     args = parser.parse_args()
 
@@ -62,15 +69,19 @@ def main() -> None:
         + "names:\n"
         + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
     )
+    weights = args.project / "yolov3-tiny" / "weights"
     start = time.perf_counter()
-    model = YOLO("yolov3-tiny.yaml")
-    model.train(
-        data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, pretrained=False,
-        device="cpu", workers=args.workers, project=str(args.project), name="yolov3-tiny",
-        exist_ok=True, plots=False, amp=False, seed=0, verbose=False,
-    )  # fmt: skip
+    if args.resume:
+        YOLO(str(weights / "last.pt")).train(resume=True)
+    else:
+        YOLO("yolov3-tiny.yaml").train(
+            data=str(yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+            pretrained=False, device="cpu", workers=args.workers, project=str(args.project),
+            name="yolov3-tiny", exist_ok=True, plots=False, amp=False, seed=0, verbose=False,
+            val=not args.last,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
-    best = YOLO(str(args.project / "yolov3-tiny" / "weights" / "best.pt"))
+    best = YOLO(str(weights / ("last.pt" if args.last else "best.pt")))
     predictions = {}
     for picture in score.read_text().split():
         result = best.predict(
