@@ -95,10 +95,11 @@ def test_a_trained_model_brings_its_weights(bccd_small):
 def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_small, make_cfg):
     stored = TrainOptions(model="yolov3-tiny", data=str(bccd_small), lr=0.01, epochs=10, mosaic=0.0)
     resume = {"options": stored.to_dict(), "cfg": make_cfg(), "_path": "runs/exp/weights/last.pt"}
-    given = TrainOptions(resume="runs/exp", lr=0.5, mosaic=0.5, workers=0, epochs=20)
+    given = TrainOptions(resume="runs/exp", lr=0.5, mosaic=0.5, workers=0, threads=2, epochs=20)
     plan = plan_training(given, resume=resume)
     assert plan.options.lr == 0.01 and plan.options.mosaic == 0.0  # the run's own
-    assert plan.options.workers == 0 and plan.options.epochs == 20  # what a resume takes
+    assert plan.options.workers == 0 and plan.options.threads == 2  # the machine's, as given
+    assert plan.options.epochs == 20
     assert plan.ignored == ("--lr", "--mosaic")
     assert plan.resumed_from == "runs/exp/weights/last.pt"
 

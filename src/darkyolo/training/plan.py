@@ -83,7 +83,8 @@ _YOLOV5_RECIPE = Recipe(
 RECIPES = {"darknet": _DARKNET_RECIPE, "scaled": _YOLOV5_RECIPE, "aligned": _YOLOV5_RECIPE}
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
-RESUME_OVERRIDES = ("resume", "workers", "device", "progress", "epochs")
+#: (machine settings, and a longer ``epochs``)
+RESUME_OVERRIDES = ("resume", "workers", "device", "threads", "progress", "epochs")
 
 
 @dataclass
@@ -306,7 +307,7 @@ def plan_training(
     if resume is not None:  # the run continues with its own options
         stored = TrainOptions.from_dict(resume["options"])
         ignored = _ignored_by_resume(options, stored)
-        merged = {key: getattr(options, key) for key in ("resume", "workers", "device", "progress")}
+        merged = {key: getattr(options, key) for key in RESUME_OVERRIDES if key != "epochs"}
         if options.epochs is not None and stored.epochs is not None:
             merged["epochs"] = max(options.epochs, stored.epochs)
         options = TrainOptions.from_dict({**stored.to_dict(), **merged})
