@@ -76,3 +76,16 @@ def test_autocast_does_not_reach_the_loss() -> None:
         total, _ = loss_fn(raw, targets, (64, 64), 0)
     assert total.dtype == torch.float32
     assert total.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["darknet", "scaled", "aligned"])
+def test_half_precision_maps_are_scored_in_float32(mode: str) -> None:
+    # under autocast the heads' maps arrive in bfloat16 (head_view widens them): the truths, the
+    # targets and the deltas must not be rounded to its 8 bits (a 416 input's edges to ~1.6 px)
+    loss_fn = build_loss(Darknet(load_cfg("yolov3-tiny")), mode)
+    raw = [torch.randn(2, 255, 2, 2).bfloat16(), torch.randn(2, 255, 4, 4).bfloat16()]
+    targets = torch.tensor([[0, 1, 0.4013, 0.4, 0.3, 0.3], [1, 0, 0.4, 0.4, 0.2, 0.5013]])
+    total, parts = loss_fn(raw, targets, (64, 64), 0)
+    widened, _ = loss_fn([r.float() for r in raw], targets, (64, 64), 0)
+    assert total.dtype == torch.float32 and all(v.dtype == torch.float32 for v in parts.values())
+    assert total.item() == widened.item()
