@@ -272,3 +272,35 @@ def test_anchors_that_fit_badly_are_fitted_to_the_data(tmp_path, bccd_small):
     kept.setup()
     assert not [line for line in logged if line.startswith("anchors: ")]
     assert kept.model.heads[0].spec.anchors == parse_cfg(kept.plan.cfg_text).heads[0].anchors
+
+
+def test_batch_norm_statistics_come_from_pictures_drawn_as_training_draws_them(
+    tmp_path, bccd_small, tiny_cfg_file, monkeypatch
+):
+    """Recalibration sees the training set's augmented pictures in micro-batches at sides spread
+    over the multi-scale range, never plain letterboxed pictures at the base side (which shift
+    every box's size)."""
+    import darkyolo.training.trainer as trainer_module
+
+    shapes: list[tuple[int, ...]] = []
+    monkeypatch.setattr(
+        trainer_module,
+        "recalibrate_batch_norm",
+        lambda model, batches, device: shapes.extend(tuple(b.shape) for b in batches) or 0,
+    )
+    opts = options(tmp_path, bccd_small, tiny_cfg_file, multi_scale=True, img_size=96, bn_recalib=8)
+    trainer = Trainer(opts, log=quiet)
+    trainer.setup()
+    keys: list[tuple[int, int, int]] = []
+    draw = type(trainer.dataset).__getitem__
+    monkeypatch.setattr(
+        type(trainer.dataset), "__getitem__", lambda self, key: keys.append(key) or draw(self, key)
+    )
+    trainer.recalibrate(trainer.model)
+    assert trainer.dataset.augment is not None and len(set(k[0] for k in keys)) == 8
+    assert all(k[2] == trainer.epoch for k in keys)
+    sides = sorted(trainer.sizes)
+    assert shapes == [
+        (trainer.micro, 3, side, side)
+        for side in (sides[len(sides) // 4], sides[3 * len(sides) // 4])
+    ]

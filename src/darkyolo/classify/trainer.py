@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from darkyolo.classify.data import (
@@ -73,11 +72,6 @@ class ClassifierTrainer(Trainer):
             self.train_records, self.img_size, self.augment, seed=opt.seed, cache=opt.cache,
             skip_unreadable=opt.bad_images == "exclude",
         )  # fmt: skip
-        calib = np.random.default_rng(opt.seed).permutation(len(self.train_records))
-        self.calib_dataset = ClassificationDataset(
-            [self.train_records[i] for i in calib[: opt.bn_recalib]] or self.train_records[:1],
-            self.img_size,
-        )
         self._open_loader(collate_classification)
 
     def _after_schedule(self) -> None:

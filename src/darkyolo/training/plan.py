@@ -99,8 +99,9 @@ class TrainOptions:
     updates (cfg's with ``max_batches``, else ``warmup_epochs`` epochs), ``power`` from the cfg.
     ``bn_momentum`` (0.03) replaces Darknet's 0.01 for the batch-norm running statistics: with
     0.01 they trail the weights for hundreds of updates, which spoils validation in short runs.
-    ``bn_recalib`` training pictures (letterboxed, not augmented) recompute the batch-norm statistics
-    of the weights before each validation and save (0: keep the running averages).
+    ``bn_recalib`` training pictures, augmented and sized as training draws them, recompute the
+    batch-norm statistics of the weights before each validation and save (0: keep the running
+    averages).
     Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
     zoom range (default the last ``[yolo]``'s ``resize`` r: 1/r..r; 1, 1 without it), ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
     mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
