@@ -1,0 +1,91 @@
+"""The batch-norm statistics a run's saved weights are scored with, three ways, on its val split.
+
+For each checkpoint (``last.pt`` or ``best.pt`` of a ``darkyolo train`` run that kept its training
+weights beside the EMA), pycocotools mAP@.5 and mAP@[.5:.95] on the run's ``.data`` ``valid=`` list at the run's input
+size with the statistics
+
+* recomputed from plain letterboxed training pictures at the base side (the same pictures that
+  darkyolo used before it drew them as training does),
+* recomputed as the trainer now does: training pictures drawn as training draws them
+  (:meth:`darkyolo.training.trainer.Trainer.recalibrate`),
+* the training weights' own running averages (momentum ``--bn-momentum``).
+
+Usage::
+
+    python benchmarks/bn_statistics.py runs/train/exp/weights/last.pt [more checkpoints]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def rescore(path: Path) -> list[tuple[float, float]]:
+    """(mAP@.5, mAP@[.5:.95]) of ``path``'s EMA weights with the three kinds of statistics."""
+    from darkyolo.data.dataset import DetectionDataset, collate_detection
+    from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
+    from darkyolo.models.darknet import Darknet
+    from darkyolo.training.checkpoint import load_checkpoint
+    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.trainer import Trainer
+
+    state = load_checkpoint(path)
+    if state.get("train_model") is None:
+        raise SystemExit(f"{path}: no training weights beside the EMA (a run with --no-ema)")
+    with tempfile.TemporaryDirectory() as scratch:
+        cfg = Path(scratch) / "model.cfg"
+        cfg.write_text(state["cfg"])
+        stored = TrainOptions.from_dict(state["options"])
+        options = TrainOptions.from_dict(
+            {**stored.to_dict(), "model": str(cfg), "anchors": "cfg", "weights": None,
+             "project": scratch, "name": "bn", "cache": False, "progress": False, "plots": False,
+             "resume": None, "workers": 0}
+        )  # fmt: skip
+        trainer = Trainer(options, log=lambda message: None)
+        trainer.setup()
+        trainer.epoch = int(state["epoch"])
+
+        def model(weights: dict) -> Darknet:
+            network = Darknet(trainer.plan.config)
+            network.load_state_dict(weights)
+            return network
+
+        plain = model(state["model"])
+        order = np.random.default_rng(options.seed).permutation(len(trainer.dataset))
+        chosen = [trainer.dataset.records[i] for i in order[: options.bn_recalib]]
+        letterboxed = DetectionDataset(chosen, trainer.img_size, None)
+        batches = (
+            collate_detection([letterboxed[i] for i in range(s, min(s + 16, len(chosen)))])[0]
+            for s in range(0, len(chosen), 16)
+        )
+        recalibrate_batch_norm(plain, batches)
+        drawn = model(state["model"])
+        trainer.recalibrate(drawn)
+        running_stats = {k: v for k, v in state["train_model"].items() if "running" in k}
+        running = model({**state["model"], **running_stats})
+        settings = ValOptions(img_size=trainer.img_size)
+        results = [
+            evaluate(network, trainer.val_records, trainer.names, settings)
+            for network in (plain, drawn, running)
+        ]
+        return [(result.map50, result.map) for result in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", type=Path, nargs="+")
+    args = parser.parse_args()
+    print("mAP@.5 / mAP@[.5:.95] with the statistics of:")
+    print(f"{'checkpoint':48} {'letterbox':>13} {'as trained':>13} {'running':>13}")
+    for path in args.checkpoints:
+        scores = rescore(path)
+        cells = " ".join(f"{m50:6.3f}/{m:6.3f}" for m50, m in scores)
+        print(f"{str(path)[-48:]:48} {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
