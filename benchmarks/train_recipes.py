@@ -6,10 +6,14 @@ on the ``.data``'s ``valid=`` list: use a train/val split for choosing (BCCD 205
 448/127), and a trainval/test one only for the final score. ``--peer`` also trains ultralytics in
 its own environment (``benchmarks/peers/setup.sh``) and scores the predictions of its last epoch
 with the same darkyolo evaluator (as the arms' last epoch; the ``valid=`` list never picks its
-epoch). Finished arms and peer runs under ``--out`` are scored again, not retrained. Usage::
+epoch). Finished arms and peer runs under ``--out`` are scored again, not retrained. ``--final``
+(for a trainval/test ``.data``) trains the arms on a copy of the ``.data`` without ``valid=`` and
+scores each one's last weights once afterwards, so the held-out list decides nothing. Usage::
 
     python benchmarks/train_recipes.py --data bccd/bccd-split.data --epochs 10 --img-size 320 \\
         --arms darknet,darknet+anchors,default,default+newcoords --peer
+    python benchmarks/train_recipes.py --data aquarium/aquarium.data --epochs 30 --img-size 416 \\
+        --arms default --peer --final
 """
 
 from __future__ import annotations
@@ -67,6 +71,46 @@ def last_scores(run: Path) -> tuple[float, float]:
     return float(rows[-1]["map50"]), float(rows[-1]["map"])
 
 
+def train_only(data: Path, out: Path) -> Path:
+    """A copy of ``data`` without ``valid=`` (absolute paths), so that a final run never scores
+    the held-out list while it trains."""
+    from darkyolo.data.description import resolve_data_path
+
+    lines = []
+    for number, line in enumerate(data.read_text().splitlines(), 1):
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if key == "valid":
+            continue
+        if key in ("train", "names"):
+            line = f"{key}={resolve_data_path(data, value, key, number).resolve()}"
+        lines.append(line)
+    copy = out / f"{data.stem}-train-only.data"
+    copy.write_text("\n".join(lines) + "\n")
+    return copy
+
+
+def score_once(run: Path, data: Path) -> tuple[float, float]:
+    """mAP@.5 and mAP@[.5:.95] of ``run``'s last weights on ``data``'s ``valid=`` list, scored
+    once after training by ``darkyolo val``."""
+    name = f"{run.name}-scored"
+    darkyolo(["val", "--weights", str(run / "weights" / "last.pt"), "--data", str(data), "--split", "val", "--project", str(run.parent), "--name", name, "--exist-ok", "--no-plots", "--no-progress"])  # fmt: skip
+    metrics = json.loads((run.parent / name / "metrics.json").read_text())
+    return metrics["map50"], metrics["map"]
+
+
+def run_minutes(csv_path: Path, column: str, cumulative: bool) -> float:
+    """Training minutes from a run's per-epoch CSV (a reused run was not timed here)."""
+    if not csv_path.is_file():
+        return float("nan")
+    with open(csv_path, newline="") as handle:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(handle)]
+    values = [float(row[column]) for row in rows if row.get(column)]
+    if not values:
+        return float("nan")
+    return (values[-1] if cumulative else sum(values)) / 60
+
+
 def score_peer(data: Path, predictions: Path) -> tuple[float, float]:
     """The peer's predictions scored by darkyolo's pycocotools evaluator on ``valid=``."""
     from darkyolo.data.dataset import load_split
@@ -97,6 +141,7 @@ def main() -> None:
     parser.add_argument("--arms", default="darknet,default")
     parser.add_argument("--peer", action="store_true", help="also train and score ultralytics")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-recipes")
+    parser.add_argument("--final", action="store_true", help="train without validation, then score the last weights once on valid= (a trainval/test .data)")  # fmt: skip
     args = parser.parse_args()
     out = args.out.resolve()
     rows: list[tuple[str, float, float, float]] = []
@@ -108,28 +153,30 @@ def main() -> None:
         flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]
         model = arm_model(model, out)
         run = out / arm
-        seconds = float("nan")
+        minutes = run_minutes(run / "results.csv", "time_s", cumulative=False)
         if not (run / "weights" / "last.pt").is_file():
-            argv = ["train", "--model", model, "--data", str(args.data), "--epochs", str(args.epochs), "--batch", str(args.batch), "--img-size", str(args.img_size), "--amp", args.amp, "--cache", "--project", str(out), "--name", arm, "--exist-ok", "--no-progress", *flags]  # fmt: skip
-            seconds = darkyolo(argv)
-        rows.append((arm, *last_scores(run), seconds))
+            data = train_only(args.data, out) if args.final else args.data
+            argv = ["train", "--model", model, "--data", str(data), "--epochs", str(args.epochs), "--batch", str(args.batch), "--img-size", str(args.img_size), "--amp", args.amp, "--cache", "--project", str(out), "--name", arm, "--exist-ok", "--no-progress", *flags]  # fmt: skip
+            minutes = darkyolo(argv) / 60
+        scores = score_once(run, args.data) if args.final else last_scores(run)
+        rows.append((arm, *scores, minutes))
     if args.peer:
         peer_dir = out / "ultralytics"
         predictions = peer_dir / "predictions.json"
-        seconds = float("nan")
+        minutes = run_minutes(peer_dir / "yolov3-tiny" / "results.csv", "time", cumulative=True)
         if not predictions.is_file():  # like the arms: a finished peer run is scored again
             python = ROOT / ".venv-peers" / "bin" / "python"
             start = time.perf_counter()
             command = [str(python), str(ROOT / "benchmarks" / "peers" / "ultralytics_detect.py"), "--data", str(args.data.resolve()), "--epochs", str(args.epochs), "--imgsz", str(args.img_size), "--batch", str(args.batch), "--project", str(peer_dir), "--last"]  # fmt: skip
             subprocess.run(command, check=True, capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-        rows.append(("ultralytics yolov3-tiny.yaml", *score_peer(args.data, predictions), seconds))
+            minutes = (time.perf_counter() - start) / 60
+        rows.append(("ultralytics yolov3-tiny.yaml", *score_peer(args.data, predictions), minutes))
     print(f"\n{args.data} ({args.epochs} epochs, {args.img_size} px, batch {args.batch})")
     print(f"{'arm':32} {'mAP@.5':>7} {'mAP@.5:.95':>10} {'minutes':>8}")
     peer = rows[-1] if args.peer else None
-    for name, m50, m, seconds in rows:
+    for name, m50, m, minutes in rows:
         ratio = f"  {m / peer[2]:.2f}x the peer" if peer and name != peer[0] and peer[2] else ""
-        print(f"{name:32} {m50:7.3f} {m:10.3f} {seconds / 60:8.1f}{ratio}")
+        print(f"{name:32} {m50:7.3f} {m:10.3f} {minutes:8.1f}{ratio}")
     sys.stdout.flush()
 
 
