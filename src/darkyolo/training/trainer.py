@@ -694,7 +694,7 @@ class Trainer:
         on), in micro-batches of the training size, at input sides spread evenly over the
         multi-scale range. The statistics must describe what the weights were trained on: from
         plain letterboxed pictures at one side they shift every layer's input, and with it the
-        boxes' sizes (BCCD val, 30 epochs: boxes 10% too large, mAP@[.5:.95] 0.367 against 0.393
+        boxes' sizes (BCCD val, 30 epochs: boxes 10% too large, mAP@[.5:.95] 0.368 against 0.389
         for the same weights, docs/training.md)."""
         count = min(self.options.bn_recalib, len(self.dataset))
         chosen = np.random.default_rng(self.options.seed).permutation(len(self.dataset))[:count]
