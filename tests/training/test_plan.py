@@ -102,6 +102,9 @@ def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_sma
     assert plan.options.epochs == 20
     assert plan.ignored == ("--lr", "--mosaic")
     assert plan.resumed_from == "runs/exp/weights/last.pt"
+    stored.threads = 1  # not given again: the run's own thread count (its sums' order) stays
+    resume["options"] = stored.to_dict()
+    assert plan_training(TrainOptions(resume="runs/exp"), resume=resume).options.threads == 1
 
 
 @pytest.mark.parametrize(

@@ -308,7 +308,11 @@ def plan_training(
     if resume is not None:  # the run continues with its own options
         stored = TrainOptions.from_dict(resume["options"])
         ignored = _ignored_by_resume(options, stored)
-        merged = {key: getattr(options, key) for key in RESUME_OVERRIDES if key != "epochs"}
+        merged = {  # given ones only: a resume without --threads keeps the run's own
+            key: getattr(options, key)
+            for key in RESUME_OVERRIDES
+            if key != "epochs" and getattr(options, key) is not None
+        }
         if options.epochs is not None and stored.epochs is not None:
             merged["epochs"] = max(options.epochs, stored.epochs)
         options = TrainOptions.from_dict({**stored.to_dict(), **merged})
