@@ -69,7 +69,8 @@ class Recipe:
 #: for every other anchor it fits with shape IoU above 0.213 (AlexeyAB's value in the yolov4 and
 #: yolov4-tiny cfgs): with anchors fitted to the data several are often close in shape, and one
 #: anchor per truth then teaches the others to stay silent on the same object (BCCD val, 30
-#: epochs: mAP@[.5:.95] 0.325 -> 0.363, docs/benchmarks.md).
+#: epochs, last weights with fixed batch-norm statistics: mAP@[.5:.95] 0.356 -> 0.389,
+#: docs/training.md).
 _DARKNET_RECIPE = Recipe(iou_thresh=0.213)
 #: ``scaled``: YOLOv5's hyp.scratch-low in darkyolo's units (its lr 0.01 with a nominal batch of
 #: 64 and loss x batch is 0.01 per image here; its decay 5e-4 per 64-image step is 5e-4/64; its
