@@ -67,6 +67,21 @@ def test_the_scaled_modes_recipe(bccd_small):
     assert (plan.lr, plan.options.mosaic, plan.options.close_mosaic, plan.momentum, plan.lr_policy) == (0.05, 0.5, 0, 0.9, "steps")  # fmt: skip
 
 
+def test_the_aligned_modes_recipe_takes_ultralytics_optimiser_for_short_runs(bccd_small):
+    """AdamW at 0.01 / (4 + classes), beta1 0.9, decay 5e-4; the YOLOv5 augmentation; flags win."""
+    aligned = dict(model="yolov3-tiny", data=str(bccd_small), loss="aligned", epochs=30, batch=16)
+    plan = plan_training(TrainOptions(**aligned))
+    assert (plan.optimizer, plan.options.optimizer) == ("adamw", "adamw")
+    assert plan.lr == pytest.approx(0.001429)  # 0.01 / (4 + 3)
+    assert "learning rate 0.001429: 0.01 / (4 + 3 classes)" in plan.notes
+    assert (plan.momentum, plan.decay, plan.lr_policy) == (0.9, 0.0005, "cosine")
+    assert (plan.options.mosaic, plan.options.close_mosaic) == (1.0, 10)
+    plan = plan_training(TrainOptions(**aligned, optimizer="sgd", lr=0.01))
+    assert (plan.optimizer, plan.lr) == ("sgd", 0.01)
+    darknet_mode = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    assert darknet_mode.optimizer == "sgd"
+
+
 def test_flags_override_the_cfg(bccd_small):
     options = TrainOptions(
         model="yolov3-tiny", data=str(bccd_small), batch=16, img_size=320, multi_scale=False,

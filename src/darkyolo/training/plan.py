@@ -47,13 +47,16 @@ DEFAULT_LOSS = "darknet"
 @dataclass(frozen=True)
 class Recipe:
     """What a training mode sets for the options left open (``None``; an explicit option or the
-    cfg's key wins). ``lr_per_image``: the learning rate is this times the images per update
-    (``None``: the cfg's ``learning_rate``); ``close_mosaic_share``: mosaics stop for this share of
-    the epochs at the end, at most ``close_mosaic_max``; ``iou_thresh``: written into every
-    ``[yolo]`` section of the cfg that sets none (the cfg's own value wins; ``iou_thresh=1`` is
-    Darknet's off)."""
+    cfg's key wins). ``lr_per_image``: the learning rate is this times the images per update;
+    ``lr_per_class``: it is this divided by (4 + the data's classes), ultralytics' rule for short
+    runs (neither: the cfg's ``learning_rate``); ``close_mosaic_share``: mosaics stop for this
+    share of the epochs at the end, at most ``close_mosaic_max``; ``iou_thresh``: written into
+    every ``[yolo]`` section of the cfg that sets none (the cfg's own value wins; ``iou_thresh=1``
+    is Darknet's off)."""
 
+    optimizer: str = "sgd"
     lr_per_image: float | None = None
+    lr_per_class: float | None = None
     momentum: float | None = None
     decay: float | None = None
     lr_policy: str = "auto"
@@ -80,8 +83,13 @@ _YOLOV5_RECIPE = Recipe(
     lr_per_image=0.01, momentum=0.937, decay=0.0005 / 64, lr_policy="cosine", mosaic=1.0,
     close_mosaic_share=1 / 3, close_mosaic_max=10, scale=(0.5, 1.5), clip_grad=10 / 64,
 )  # fmt: skip
-#: ``aligned`` takes the same recipe (ultralytics v8's hyper-parameters are YOLOv5's here)
-RECIPES = {"darknet": _DARKNET_RECIPE, "scaled": _YOLOV5_RECIPE, "aligned": _YOLOV5_RECIPE}
+#: ``aligned``: the same augmentation and schedule with ultralytics' optimiser for runs under 10,000
+#: updates (its ``optimizer=auto``): AdamW at 0.01 / (4 + classes), beta1 0.9, decay 5e-4.
+_ALIGNED_RECIPE = replace(
+    _YOLOV5_RECIPE, optimizer="adamw", lr_per_image=None, lr_per_class=0.01, momentum=0.9,
+    decay=0.0005,
+)  # fmt: skip
+RECIPES = {"darknet": _DARKNET_RECIPE, "scaled": _YOLOV5_RECIPE, "aligned": _ALIGNED_RECIPE}
 LR_POLICIES = ("auto", "cfg", "steps", "cosine", "poly", "constant")
 #: what a ``--resume`` takes from the command line; every other given flag is ignored (and said)
 #: (machine settings, and a longer ``epochs``)
@@ -110,8 +118,9 @@ class TrainOptions:
     ``scaled`` (:mod:`darkyolo.losses.scaled`, how the scaled-YOLOv4 weights were trained).
     ``anchors``: ``auto`` replaces the cfg's anchors by k-means ones on the training boxes when
     those fit clearly better and the run starts from scratch (the trainer says so); ``cfg`` never.
-    ``optimizer``: ``sgd`` (Darknet's, default), ``adam`` or ``adamw`` (decoupled decay; Adam's
-    updates do not depend on the loss's scale, which suits short runs from scratch).
+    ``optimizer``: ``sgd`` (Darknet's), ``adam`` or ``adamw`` (decoupled decay; Adam's updates do
+    not depend on the loss's scale, which suits short runs from scratch); default the training
+    mode's.
     Classifier cfgs (no detection heads; ``darkyolo classify train``) read ``data`` as class
     folders or a Darknet list, crop as their ``[net]`` says, keep the cfg's ``poly`` policy, and
     scale the cfg's learning rate by ``batch / cfg batch`` unless ``lr`` is given.
@@ -145,7 +154,7 @@ class TrainOptions:
     warmup_epochs: float = 3.0
     momentum: float | None = None
     decay: float | None = None
-    optimizer: str = "sgd"
+    optimizer: str | None = None
     loss: str = DEFAULT_LOSS
     anchors: str = "auto"
     ema: bool = True
@@ -413,6 +422,9 @@ def plan_training(
     if opt.lr is None and recipe.lr_per_image is not None:
         lr = recipe.lr_per_image * batch
         notes.append(f"learning rate {lr:g}: {recipe.lr_per_image:g} per image x batch {batch}")
+    if opt.lr is None and recipe.lr_per_class is not None:
+        lr = round(recipe.lr_per_class / (4 + len(names)), 6)
+        notes.append(f"learning rate {lr:g}: {recipe.lr_per_class:g} / (4 + {len(names)} classes)")
     if classifier and opt.lr is None and batch != net.batch:
         # a classifier cfg's rate is for its own batch (128 for ImageNet): the linear scaling
         # rule keeps the step per image; unscaled, 0.1 at batch 32 diverges from scratch
@@ -463,6 +475,7 @@ def _apply_recipe(opt: TrainOptions, classifier: bool) -> TrainOptions:
         opt,
         momentum=opt.momentum if opt.momentum is not None else recipe.momentum,
         decay=opt.decay if opt.decay is not None else recipe.decay,
+        optimizer=opt.optimizer or recipe.optimizer,
         lr_policy=recipe.lr_policy if opt.lr_policy == "auto" else opt.lr_policy,
         mosaic=opt.mosaic if opt.mosaic is not None else recipe.mosaic,
         close_mosaic=opt.close_mosaic if opt.close_mosaic is not None else close,
