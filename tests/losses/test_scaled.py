@@ -64,35 +64,3 @@ def test_the_scaled_mode_refuses_region_heads() -> None:
     region = RegionHead(RegionSpec(anchors=((1.0, 1.0),), classes=2, num=1), ())
     with pytest.raises(ValueError, match=r"\[yolo\] heads"):
         DetectionLoss([region], "scaled")
-
-
-def test_aligned_mode_picks_the_best_aligned_slots_inside_each_truth() -> None:
-    from darkyolo.losses.aligned import AlignedLoss
-
-    h = head(new_coords=True, scale_x_y=2.0)
-    generator = torch.Generator().manual_seed(1)
-    raw = torch.rand(1, 14, 8, 8, generator=generator, dtype=torch.float64)
-    rows = [[0, 1, 0.5, 0.5, 0.5, 0.5], [0, 0, 0.125, 0.125, 0.1, 0.1]]
-    truths = prepare_truths(torch.tensor(rows, dtype=torch.float64), 1, 2)
-    loss = AlignedLoss([h], topk=5)
-    p = raw.view(1, 2, 7, 8, 8)
-    anchors = h.anchor_scale((8, 8), (128, 128)).double()
-    boxes = h.coder.decode_map(p[:, :, 0:4].movedim(2, -1), anchors).flatten(1, 3)
-    ys, xs = torch.meshgrid(
-        (torch.arange(8.0) + 0.5) / 8, (torch.arange(8.0) + 0.5) / 8, indexing="ij"
-    )
-    centres = torch.stack([xs, ys], -1).expand(2, 8, 8, 2).reshape(-1, 2).double()
-    target, owner = loss._assign([(h.coder, p, boxes, centres)], truths, (128, 128))
-    for column, (_, _, cx, cy, w, h_) in enumerate(rows):
-        mine = (owner[0] == column).nonzero().squeeze(1)
-        assert 0 < len(mine) <= 5
-        gap = (centres[mine] - torch.tensor([cx, cy])).abs()
-        inside = (gap < torch.tensor([w, h_]) / 2).all(1) | (gap <= 1 / 16).all(1)  # or its cell
-        assert inside.all()
-        # the best-aligned positive's target is the truth's best IoU among its positives
-        assert target[0, mine].max() <= 1.0 and target[0, mine].max() > 0
-    assert (target[0][owner[0] < 0] == 0).all()
-    total, parts = DetectionLoss([h], "aligned")(
-        [raw], torch.tensor(rows, dtype=torch.float64), (128, 128), 0
-    )
-    assert torch.isfinite(total) and set(parts) == {"box", "obj", "cls"}
