@@ -20,6 +20,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from darkyolo.losses import LOSS_MODES
     from darkyolo.training.plan import AMP_MODES, DEFAULT_LOSS, LR_POLICIES
     from darkyolo.training.schedule import OPTIMIZERS
 
@@ -52,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum (default: cfg)")
     g.add_argument("--decay", type=float, help="weight decay on conv kernels (default: cfg)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd (Darknet's), adam or adamw; --momentum is Adam's beta1 (default: the training mode's, adamw for aligned, else sgd)")  # fmt: skip
-    g.add_argument("--loss", choices=("darknet", "scaled", "aligned"), default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses), scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads) or aligned (task-aligned assignment, IoU-aware objectness)")  # fmt: skip
+    g.add_argument("--loss", choices=LOSS_MODES, default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses), scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads) or aligned (task-aligned assignment, IoU-aware objectness)")  # fmt: skip
     g.add_argument("--anchors", choices=("auto", "cfg"), default="auto", help="auto: from scratch, k-means anchors on the training boxes when they fit clearly better than the cfg's (said in the log); cfg: keep the cfg's")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
     g.add_argument("--ema-tau", type=float, default=2000.0, help="EMA warm-up in updates")
