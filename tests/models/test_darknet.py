@@ -76,6 +76,17 @@ def test_decoded_boxes_follow_the_formulas() -> None:
     assert torch.isclose(row[3], torch.exp(p[y, xcell, a, 3]) * 169 / 64)
 
 
+def test_half_precision_maps_are_decoded_in_float32() -> None:
+    model = load_model("yolov3-tiny").randomize_(seed=0)
+    with torch.inference_mode():
+        raw = model.forward_raw(torch.rand(1, 3, 320, 320))
+        half = [r.bfloat16() for r in raw]
+        rows = model.decode(half, (320, 320))
+        exact = model.decode([r.float() for r in half], (320, 320))
+    assert rows.dtype == torch.float32
+    assert torch.equal(rows, exact)
+
+
 def test_input_size_changes_without_rebuild() -> None:
     model = load_model("yolov2-tiny")
     model.set_input_size(320)

@@ -197,7 +197,7 @@ class TorchBackend:
 
     def _forward(self, x: Tensor) -> Tensor:
         raw = self.model.forward_raw(x.to(self.dtype))
-        return self.model.decode([r.float() for r in raw], (x.shape[-2], x.shape[-1]))
+        return self.model.decode(raw, (x.shape[-2], x.shape[-1]))  # decoded in float32
 
     def __call__(self, batch: np.ndarray) -> Tensor:
         """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]`` (CPU tensor)."""

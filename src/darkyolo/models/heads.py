@@ -53,7 +53,12 @@ class DetectionHead(nn.Module):
         return self.coder.probability(logits)
 
     def decode(self, raw: Tensor, input_hw: tuple[int, int]) -> Tensor:
-        """Raw map ``[B, A*(5+C), H, W]`` -> ``[B, H*W*A, 5+C]`` (see module docstring)."""
+        """Raw map ``[B, A*(5+C), H, W]`` -> ``[B, H*W*A, 5+C]`` (see module docstring).
+
+        A half-precision map (autocast) is decoded in float32: bfloat16 keeps 8 significant bits,
+        so cell offsets and boxes would be rounded by up to a pixel at 320."""
+        if raw.dtype in (torch.float16, torch.bfloat16):
+            raw = raw.float()
         p = self.split(raw)
         b, h, w = p.shape[:3]
         ys = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, h, 1, 1)
