@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.models.darknet import Darknet
-from darkyolo.training.schedule import LRSchedule, ModelEMA, parameter_groups
+from darkyolo.training.schedule import (
+    EMA_TAU,
+    LRSchedule,
+    ModelEMA,
+    ema_warmup,
+    parameter_groups,
+)
 
 
 def test_darknet_burn_in_and_steps():
@@ -75,6 +83,17 @@ def test_ema_follows_the_formula():
     torch.testing.assert_close(ema.module[1].running_mean, torch.full((2,), 0.2))
     assert int(ema.module[1].num_batches_tracked) == 7
     assert not any(p.requires_grad for p in ema.module.parameters())
-    ramp = ModelEMA(model, decay=0.9999, tau=2000)
+    ramp = ModelEMA(model, decay=0.9999, tau=EMA_TAU)
     ramp.updates = 2000
     assert ramp.factor() == pytest.approx(0.9999 * (1 - 1 / 2.718281828459045))
+
+
+def test_a_short_runs_ema_averages_by_its_end():
+    assert ema_warmup(100_000) == EMA_TAU  # long runs keep YOLOv5's warm-up
+    for total in (390, 840, 4000):  # BCCD, aquarium, a longer run: 30 epochs each
+        ema = ModelEMA(nn.Linear(1, 1), tau=ema_warmup(total))
+        ema.updates = total
+        assert ema.factor() == pytest.approx(0.9999 * (1 - math.exp(-4)))
+    fixed = ModelEMA(nn.Linear(1, 1), tau=EMA_TAU)
+    fixed.updates = 390
+    assert fixed.factor() < 0.2  # with 2000 alone it would barely average at all

@@ -121,6 +121,8 @@ class TrainOptions:
     ``optimizer``: ``sgd`` (Darknet's), ``adam`` or ``adamw`` (decoupled decay; Adam's updates do
     not depend on the loss's scale, which suits short runs from scratch); default the training
     mode's.
+    ``ema_tau``: the weight EMA's warm-up in updates; default a quarter of the run, at most 2000
+    (:func:`~darkyolo.training.schedule.ema_warmup`).
     Classifier cfgs (no detection heads; ``darkyolo classify train``) read ``data`` as class
     folders or a Darknet list, crop as their ``[net]`` says, keep the cfg's ``poly`` policy, and
     scale the cfg's learning rate by ``batch / cfg batch`` unless ``lr`` is given.
@@ -159,7 +161,7 @@ class TrainOptions:
     anchors: str = "auto"
     ema: bool = True
     ema_decay: float = 0.9999
-    ema_tau: float = 2000.0
+    ema_tau: float | None = None
     amp: str = "auto"
     channels_last: bool = True
     compile: bool = False

@@ -65,6 +65,7 @@ from darkyolo.training.plan import (
 )
 from darkyolo.training.schedule import (
     ModelEMA,
+    ema_warmup,
     make_optimizer,
     parameter_groups,
 )
@@ -404,7 +405,8 @@ class Trainer:
                 )
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model  # the Darknet itself
-        self.ema = ModelEMA(model, opt.ema_decay, opt.ema_tau) if opt.ema else None
+        tau = opt.ema_tau if opt.ema_tau is not None else ema_warmup(self.total_updates)
+        self.ema = ModelEMA(model, opt.ema_decay, tau) if opt.ema else None
         groups = parameter_groups(model, plan.decay)
         self.optimizer = make_optimizer(plan.optimizer, groups, plan.lr, plan.momentum)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -461,7 +463,7 @@ class Trainer:
             f"  lr {s.lr:g} {s.policy} (burn-in {s.burn_in} updates, power {s.power:g}), "
             f"{self.options.optimizer} ({self._momentum_text()}), "
             f"decay {self.optimizer.param_groups[0]['weight_decay']:g}; EMA "
-            f"{'on' if self.ema else 'off'}; AMP {self.amp_dtype or 'off'}\n"
+            f"{f'tau {self.ema.tau:g}' if self.ema else 'off'}; AMP {self.amp_dtype or 'off'}\n"
             f"  input {size}; augmentation {self.augment or 'off'}\n"
             f"  writing to {self.run_dir}"
         )  # fmt: skip
