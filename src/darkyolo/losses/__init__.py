@@ -43,7 +43,7 @@ __all__ = [
 
 #: training modes: ``darknet`` (each head's own Darknet loss, as its cfg says), ``scaled``
 #: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained) or ``aligned``
-#: (:mod:`darkyolo.losses.aligned`: task-aligned assignment, IoU-aware objectness)
+#: (:mod:`darkyolo.losses.aligned`: task-aligned assignment, alignment-weighted objectness)
 LOSS_MODES = ("darknet", "scaled", "aligned")
 _MODE_LOSSES = {"scaled": ScaledLoss, "aligned": AlignedLoss}
 

@@ -13,7 +13,7 @@ divided by the best alignment of its truth, so each truth's best slot is taught 
 TOOD (and ultralytics) also multiply ``t`` by the truth's best IoU. That teaches small objects,
 whose predicted boxes overlap their truths least while the network learns, to score low: on BCCD
 val (30 epochs) the platelets' AP50 fell to 0.27 with the factor and was 0.48 without it, and the
-median score of a found platelet 0.04 against 0.09 (docs/training.md). The IoU still orders the
+median score of a found platelet 0.04 against 0.09 (docs/benchmarks.md). The IoU still orders the
 positives of one truth, through ``IoU^beta`` in the alignment.
 
 * **box**: ``sum t (1 - CIoU) / sum t`` (autograd through the head's decode), gain 7.5;
