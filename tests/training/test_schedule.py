@@ -90,10 +90,14 @@ def test_ema_follows_the_formula():
 
 def test_a_short_runs_ema_averages_by_its_end():
     assert ema_warmup(100_000) == EMA_TAU  # long runs keep YOLOv5's warm-up
-    for total in (390, 840, 4000):  # BCCD, aquarium, a longer run: 30 epochs each
+    for total in (840, 4000):  # aquarium's 30 epochs, a longer run
         ema = ModelEMA(nn.Linear(1, 1), tau=ema_warmup(total))
         ema.updates = total
         assert ema.factor() == pytest.approx(0.9999 * (1 - math.exp(-4)))
     fixed = ModelEMA(nn.Linear(1, 1), tau=EMA_TAU)
-    fixed.updates = 390
-    assert fixed.factor() < 0.2  # with 2000 alone it would barely average at all
+    fixed.updates = 390  # BCCD's 30 epochs: with 2000 alone it would barely average at all
+    assert fixed.factor() < 0.2
+    assert ModelEMA(nn.Linear(1, 1), tau=ema_warmup(390)).tau == 100
+    tiny = ModelEMA(nn.Linear(1, 1), tau=ema_warmup(20))
+    tiny.updates = 20  # a very short run keeps (nearly) its last weights
+    assert tiny.factor() < 0.2

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--loss", choices=LOSS_MODES, default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses), scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads) or aligned (task-aligned assignment, alignment-weighted objectness)")  # fmt: skip
     g.add_argument("--anchors", choices=("auto", "cfg"), default="auto", help="auto: from scratch, k-means anchors on the training boxes when they fit clearly better than the cfg's (said in the log); cfg: keep the cfg's")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
-    g.add_argument("--ema-tau", type=float, help="EMA warm-up in updates (default: a quarter of the run, at most 2000)")  # fmt: skip
+    g.add_argument("--ema-tau", type=float, help="EMA warm-up in updates (default: a quarter of the run, 100..2000)")  # fmt: skip
     g.add_argument(
         "--clip-grad",
         type=float,

@@ -121,7 +121,7 @@ class TrainOptions:
     ``optimizer``: ``sgd`` (Darknet's), ``adam`` or ``adamw`` (decoupled decay; Adam's updates do
     not depend on the loss's scale, which suits short runs from scratch); default the training
     mode's.
-    ``ema_tau``: the weight EMA's warm-up in updates; default a quarter of the run, at most 2000
+    ``ema_tau``: the weight EMA's warm-up in updates; default a quarter of the run, 100..2000
     (:func:`~darkyolo.training.schedule.ema_warmup`).
     Classifier cfgs (no detection heads; ``darkyolo classify train``) read ``data`` as class
     folders or a Darknet list, crop as their ``[net]`` says, keep the cfg's ``poly`` policy, and

@@ -128,16 +128,18 @@ def make_optimizer(
     raise OptionError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
-EMA_TAU = 2000.0
+EMA_TAU, EMA_TAU_MIN = 2000.0, 100.0
 
 
 def ema_warmup(total_updates: int) -> float:
-    """The EMA's ``tau`` for a run of ``total_updates``: 2000 (YOLOv5's), or a quarter of the run
-    when that is shorter. With 2000 a short run never averages: after BCCD's 390 updates ``d`` is
-    0.18, so the EMA is the last weights and val mAP@[.5:.95] swung by 0.05 between the last
-    epochs. With a quarter, ``d`` reaches ``1 - e^-4 = 0.98`` by the end, whatever the length: the
-    saved weights average about the last 40-50 updates."""
-    return min(EMA_TAU, total_updates / 4)
+    """The EMA's ``tau`` for a run of ``total_updates``: a quarter of the run, within 100..2000.
+
+    With YOLOv5's 2000 alone a short run never averages: after BCCD's 390 updates ``d`` is 0.18,
+    so the EMA is the last weights, and val mAP@[.5:.95] swung by 0.05 between the last epochs.
+    With a quarter, ``d`` reaches ``1 - e^-4 = 0.98`` by the end and the saved weights average
+    about the last 40-50 updates. The floor keeps that average within the last tenth of any run:
+    runs of a few hundred updates or fewer keep (nearly) their last weights, as before."""
+    return min(EMA_TAU, max(total_updates / 4, EMA_TAU_MIN))
 
 
 class ModelEMA:
