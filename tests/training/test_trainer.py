@@ -210,6 +210,16 @@ def test_bad_options_are_explained(tmp_path, bccd_small, tiny_cfg_file):
         Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="fp16"), log=quiet).setup()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_it_says_it_is_emulated(tmp_path, bccd_small, tiny_cfg_file, monkeypatch, native):  # fmt: skip
+    monkeypatch.setattr("darkyolo.training.trainer.cpu_has_native_bf16", lambda: native)
+    lines: list[str] = []
+    Trainer(options(tmp_path, bccd_small, tiny_cfg_file, amp="bf16"), log=lines.append).setup()
+    warned = [line for line in lines if "emulated" in line]
+    assert len(warned) == (0 if native else 1)
+    assert not warned or "--amp off" in warned[0]
+
+
 def test_a_trained_models_name_starts_from_its_weights(tmp_path, bccd_small):
     """``--model yolov3-tiny-coco``: its cfg, adapted to the data's classes, and its official
     weights for every tensor but the heads'."""

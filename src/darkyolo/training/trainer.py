@@ -45,7 +45,7 @@ from darkyolo.data.dataset import DetectionDataset, collate_detection, load_spli
 from darkyolo.data.description import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.data.scan import check_image
-from darkyolo.device import resolve_device
+from darkyolo.device import cpu_has_native_bf16, resolve_device
 from darkyolo.errors import DataError, OptionError, TrainingError, user_message
 from darkyolo.evaluation.evaluator import EvalResult, format_table, write_metrics_json
 from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
@@ -277,6 +277,12 @@ class Trainer:
             torch.set_num_threads(opt.threads)
         torch.manual_seed(opt.seed + self.ctx.rank)
         self.amp_dtype, use_scaler = _amp(opt.amp, self.device)
+        bf16_on_cpu = self.amp_dtype == torch.bfloat16 and self.device.type == "cpu"
+        if bf16_on_cpu and not cpu_has_native_bf16():
+            self.log(
+                "--amp bf16: this CPU has neither AVX512-BF16 nor AMX, so bfloat16 is "
+                "emulated and trains many times slower than float32 (--amp off)"
+            )
         self.names, self.config, self.cfg_text = list(plan.names), plan.config, plan.cfg_text
         self._load_data()
         for note in plan.notes:
