@@ -170,6 +170,10 @@ def quantize_onnx(
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            # 7-bit weights: CPUs without VNNI multiply u8 x s8 pairwise into int16
+            # (vpmaddubsw), which saturates with full-range weights (255 x 127 x 2 > 32767).
+            # With them an AVX2-only EPYC kept 87% of the float32 detections against 90%+.
+            reduce_range=True,
             nodes_to_exclude=list(keep_float),
             calibrate_method=calibrate,
         )
