@@ -36,6 +36,6 @@ def resolve_device(option: str | torch.device | None = "auto") -> torch.device:
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU runs bfloat16 matrix products natively (AVX512-BF16 or AMX). Without
     either, PyTorch emulates them and ``--amp bf16`` is far slower than float32 (measured 12x on
-    an AVX2-only EPYC, docs/benchmarks.md)."""
+    an AVX2-only EPYC, docs/training.md)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
