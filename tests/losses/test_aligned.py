@@ -21,7 +21,7 @@ def test_aligned_mode_picks_the_best_aligned_slots_inside_each_truth() -> None:
     h = head(new_coords=True, scale_x_y=2.0)
     generator = torch.Generator().manual_seed(1)
     raw = torch.rand(1, 14, 8, 8, generator=generator, dtype=torch.float64)
-    rows = [[0, 1, 0.5, 0.5, 0.5, 0.5], [0, 0, 0.125, 0.125, 0.1, 0.1]]
+    rows = [[0, 1, 0.5, 0.5, 0.6, 0.6], [0, 0, 0.125, 0.125, 0.1, 0.1]]
     truths = prepare_truths(torch.tensor(rows, dtype=torch.float64), 1, 2)
     loss = AlignedLoss([h], topk=5)
     p = raw.view(1, 2, 7, 8, 8)
@@ -32,9 +32,15 @@ def test_aligned_mode_picks_the_best_aligned_slots_inside_each_truth() -> None:
     )
     centres = torch.stack([xs, ys], -1).expand(2, 8, 8, 2).reshape(-1, 2).double()
     target, owner = loss._assign([(h.coder, p, boxes, centres)], truths, (128, 128))
+    # Darknet's slot, (anchor * 8 + row) * 8 + column: the big truth's is anchor 1 at cell (4, 4),
+    # the small one's anchor 0 at cell (1, 1)
+    darknet_slots = [(1 * 8 + 4) * 8 + 4, (0 * 8 + 1) * 8 + 1]
     for column, (_, _, cx, cy, w, h_) in enumerate(rows):
         mine = (owner[0] == column).nonzero().squeeze(1)
-        assert 0 < len(mine) <= 5
+        assert 0 < len(mine) <= 5 + 1  # the top 5, and Darknet's slot
+        # Darknet's slot is always a positive, taught to score 1
+        own = darknet_slots[column]
+        assert owner[0, own] == column and target[0, own] == 1.0
         gap = (centres[mine] - torch.tensor([cx, cy])).abs()
         inside = (gap < torch.tensor([w, h_]) / 2).all(1) | (gap <= 1 / 16).all(1)  # or its cell
         assert inside.all()
