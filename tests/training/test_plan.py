@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from darkyolo.darknet.cfg import load_cfg
 from darkyolo.errors import OptionError
 from darkyolo.models import darknet
 from darkyolo.models.zoo import resolve_model
-from darkyolo.training.plan import TrainOptions, plan_training
+from darkyolo.training.plan import TrainOptions, default_loss, plan_training
 from darkyolo.training.trainer import Trainer
 
 
@@ -27,10 +28,11 @@ def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
     plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
     assert plan.options.loss == "darknet"
     assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
+    assert plan.notes[0] == "training mode darknet (the default for this cfg's heads; see --loss)"
     assert (
-        plan.notes[0] == f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)"
+        plan.notes[1] == f"cfg {plan.cfg_source}: heads adapted from 80 to 3 classes (the data's)"
     )
-    assert plan.notes[1].startswith("iou_thresh=0.213 in the 2 [yolo] section(s) that set none")
+    assert plan.notes[2].startswith("iou_thresh=0.213 in the 2 [yolo] section(s) that set none")
     assert [head.iou_thresh for head in plan.config.heads] == [0.213, 0.213]
     assert [head.iou_thresh for head in plan.config_given.heads] == [1.0, 1.0]  # as written
     assert plan.config.num_classes == 3 and plan.config_given.num_classes == 80
@@ -45,6 +47,20 @@ def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
     assert schedule.steps == (400, 450)
     assert (plan.options.mosaic, plan.options.close_mosaic, plan.options.clip_grad) == (0, 0, 0)
     json.dumps(plan.to_dict())  # printable as plan.json
+
+
+@pytest.mark.parametrize(
+    ("model", "mode"),
+    [("yolov3-tiny-newcoords", "aligned"), ("yolov3-tiny", "darknet")],
+)
+def test_the_default_training_mode_follows_the_heads(bccd_small, model, mode):
+    """Aligned for new_coords [yolo] heads; Darknet's own losses for classic [yolo] and [region]."""
+    plan = plan_training(TrainOptions(model=model, data=str(bccd_small), epochs=30, batch=16))
+    assert plan.options.loss == mode
+    assert f"training mode {mode} (the default for this cfg's heads; see --loss)" in plan.notes
+    given = plan_training(TrainOptions(model=model, data=str(bccd_small), loss="scaled"))
+    assert given.options.loss == "scaled" and not any("training mode" in n for n in given.notes)
+    assert default_loss(load_cfg("yolov2-tiny")) == "darknet"  # [region]
 
 
 def test_the_scaled_modes_recipe(bccd_small):

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum (default: cfg)")
     g.add_argument("--decay", type=float, help="weight decay on conv kernels (default: cfg)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd (Darknet's), adam or adamw; --momentum is Adam's beta1 (default: the training mode's, adamw for aligned, else sgd)")  # fmt: skip
-    g.add_argument("--loss", choices=LOSS_MODES, default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses), scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads) or aligned (task-aligned assignment, alignment-weighted objectness)")  # fmt: skip
+    g.add_argument("--loss", choices=("auto", *LOSS_MODES), default=DEFAULT_LOSS, help="training mode: darknet (the cfg's Darknet losses), scaled (scaled-YOLOv4/YOLOv5 targets and CIoU on the same heads), aligned (task-aligned assignment, alignment-weighted objectness) or auto: aligned for new_coords [yolo] heads, else darknet")  # fmt: skip
     g.add_argument("--anchors", choices=("auto", "cfg"), default="auto", help="auto: from scratch, k-means anchors on the training boxes when they fit clearly better than the cfg's (said in the log); cfg: keep the cfg's")  # fmt: skip
     g.add_argument("--no-ema", dest="ema", action="store_false", help="no weight EMA")
     g.add_argument("--ema-tau", type=float, help="EMA warm-up in updates (default: a quarter of the run, 100..2000)")  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 from darkyolo.classify.data import CropOptions, load_classification_data
 from darkyolo.darknet.cfg import (
     NetworkConfig,
+    YoloSpec,
     parse_cfg,
     read_cfg_text,
     resolve_cfg_path,
@@ -39,9 +40,8 @@ from darkyolo.training.schedule import OPTIMIZERS, LRSchedule
 from darkyolo.training.transfer import build_for_data
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-#: the training mode of a detector when ``--loss`` is not given (the best recipe found, see
-#: docs/training.md "The default recipe")
-DEFAULT_LOSS = "darknet"
+#: ``--loss`` when not given: :func:`default_loss` picks the training mode from the cfg's heads
+DEFAULT_LOSS = "auto"
 
 
 @dataclass(frozen=True)
@@ -347,8 +347,10 @@ def plan_training(
             cfg_path = resolve_cfg_path(opt.model)
         cfg_text, cfg_path = read_cfg_text(cfg_path)
         source = str(cfg_path)
-    classifier = parse_cfg(cfg_text, source).is_classifier
-    opt = _apply_recipe(opt, classifier)
+    parsed = parse_cfg(cfg_text, source)
+    classifier = parsed.is_classifier
+    loss_given = opt.loss
+    opt = _apply_recipe(opt, parsed)
     _check_choices(opt)
     recipe = RECIPES["darknet" if classifier else opt.loss]
     if task is not None and classifier != (task == "classify"):
@@ -364,6 +366,8 @@ def plan_training(
     if not classifier:
         _refuse_unimplemented(config)
     notes = []
+    if loss_given == "auto" and not classifier:
+        notes.append(f"training mode {opt.loss} (the default for this cfg's heads; see --loss)")
     classes_from = original.num_classes if config is not original else None
     if classes_from is not None:
         what = "outputs" if classifier else "heads"
@@ -468,12 +472,26 @@ def plan_training(
     )
 
 
-def _apply_recipe(opt: TrainOptions, classifier: bool) -> TrainOptions:
-    """``opt`` with every option left open set from the training mode's :class:`Recipe`
-    (classifiers: Darknet's, with no mosaics)."""
+def default_loss(config: NetworkConfig) -> str:
+    """The training mode of ``--loss auto``, from the heads (the best recipe found on the val
+    splits of BCCD and aquarium, docs/training.md "The default recipe"): ``aligned`` when every
+    head is a ``[yolo]`` with ``new_coords=1`` (the scaled-YOLOv4 head, as in
+    ``yolov3-tiny-newcoords``), ``darknet`` for Darknet's own heads (``[region]``, classic
+    ``[yolo]``), which the aligned mode trains worse (BCCD val, docs/benchmarks.md)."""
+    heads = config.heads
+    if heads and all(isinstance(h, YoloSpec) and h.new_coords for h in heads):
+        return "aligned"
+    return "darknet"
+
+
+def _apply_recipe(opt: TrainOptions, config: NetworkConfig) -> TrainOptions:
+    """``opt`` with the training mode resolved (``auto``: :func:`default_loss`) and every option
+    left open set from its :class:`Recipe` (classifiers: Darknet's, with no mosaics)."""
+    if opt.loss == "auto":
+        opt = replace(opt, loss=default_loss(config))
     if opt.loss not in RECIPES:
-        raise OptionError(f"--loss must be one of {', '.join(RECIPES)}, got {opt.loss!r}")
-    recipe = RECIPES["darknet" if classifier else opt.loss]
+        raise OptionError(f"--loss must be one of auto, {', '.join(RECIPES)}, got {opt.loss!r}")
+    recipe = RECIPES["darknet" if config.is_classifier else opt.loss]
     epochs = opt.epochs or 0
     close = min(recipe.close_mosaic_max, int(epochs * recipe.close_mosaic_share))
     return replace(
@@ -492,7 +510,7 @@ def _check_choices(opt: TrainOptions) -> None:
     choices = {
         "nan": ("stop", "skip"),
         "optimizer": OPTIMIZERS,
-        "loss": LOSS_MODES,
+        "loss": LOSS_MODES,  # "auto" is resolved before
         "anchors": ("auto", "cfg"),
         "init": ("darknet", "torch"),
         "lr_policy": LR_POLICIES,
