@@ -11,7 +11,7 @@ epoch). Finished arms and peer runs under ``--out`` are scored again, not retrai
 scores each one's last weights once afterwards, so the held-out list decides nothing. Usage::
 
     python benchmarks/train_recipes.py --data bccd/bccd-split.data --epochs 10 --img-size 320 \\
-        --arms darknet,darknet+anchors,default,default+newcoords --peer
+        --arms darknet,darknet+anchors,darknet-recipe,default --peer
     python benchmarks/train_recipes.py --data aquarium/aquarium.data --epochs 30 --img-size 416 \\
         --arms default --peer --final
 """
@@ -33,17 +33,20 @@ ROOT = Path(__file__).resolve().parents[1]
 #: AdamW as ultralytics' trainer picks it for short runs: beta1 0.9, decay 5e-4 and the learning
 #: rate 0.01 / (4 + classes) ("{adamw_lr}" is filled in from the ``.data`` file's classes)
 _ADAMW = ["--optimizer", "adamw", "--lr", "{adamw_lr}", "--momentum", "0.9", "--decay", "0.0005"]
-#: arm -> (model, extra train flags); "default" is the command a user runs with no flags. A model
+#: arm -> (model, extra train flags); "default" is the quick start's command, with no training
+#: flags (the aligned mode, which ``--loss auto`` picks for the new head); "darknet-recipe" is
+#: the same on Darknet's head (the darknet mode and its recipe, the default before). A model
 #: ``NAME[key=value]`` is NAME's cfg with ``key=value`` in every ``[yolo]`` section (``iou_thresh=1``:
 #: one anchor per truth, Darknet's own default, which the darknet recipe otherwise sets to 0.213)
 ARMS: dict[str, tuple[str, list[str]]] = {
     "darknet": ("yolov3-tiny[iou_thresh=1]", ["--loss", "darknet", "--anchors", "cfg"]),
     "darknet+anchors": ("yolov3-tiny[iou_thresh=1]", ["--loss", "darknet"]),
     "darknet+anchors+newcoords": ("yolov3-tiny-newcoords", ["--loss", "darknet"]),
-    "default": ("yolov3-tiny", []),
-    "default+iou_thresh=0.5": ("yolov3-tiny[iou_thresh=0.5]", []),
-    "default-anchors": ("yolov3-tiny", ["--anchors", "cfg"]),
-    "default+newcoords": ("yolov3-tiny-newcoords", []),
+    "default": ("yolov3-tiny-newcoords", []),
+    "darknet-recipe": ("yolov3-tiny", []),
+    "darknet-recipe+iou_thresh=0.5": ("yolov3-tiny[iou_thresh=0.5]", []),
+    "darknet-recipe-anchors": ("yolov3-tiny", ["--anchors", "cfg"]),
+    "darknet-recipe+newcoords": ("yolov3-tiny-newcoords", ["--loss", "darknet"]),
     "scaled+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "scaled", *_ADAMW]),
     "aligned+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "aligned", *_ADAMW]),
     "aligned+adamw": ("yolov3-tiny", ["--loss", "aligned", *_ADAMW]),
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--amp", default="bf16")
-    parser.add_argument("--arms", default="darknet,default")
+    parser.add_argument("--arms", default="darknet-recipe,default")
     parser.add_argument("--peer", action="store_true", help="also train and score ultralytics")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-recipes")
     parser.add_argument("--final", action="store_true", help="train without validation, then score the last weights once on valid= (a trainval/test .data)")  # fmt: skip

@@ -474,7 +474,7 @@ def plan_training(
 
 def default_loss(config: NetworkConfig) -> str:
     """The training mode of ``--loss auto``, from the heads (the best recipe found on the val
-    splits of BCCD and aquarium, docs/training.md "The default recipe"): ``aligned`` when every
+    splits of BCCD and aquarium, docs/benchmarks.md "The default recipe"): ``aligned`` when every
     head is a ``[yolo]`` with ``new_coords=1`` (the scaled-YOLOv4 head, as in
     ``yolov3-tiny-newcoords``), ``darknet`` for Darknet's own heads (``[region]``, classic
     ``[yolo]``), which the aligned mode trains worse (BCCD val, docs/benchmarks.md)."""
