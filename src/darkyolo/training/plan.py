@@ -117,8 +117,9 @@ class TrainOptions:
     Augmentation: ``geometry`` jitter|square|letterbox, ``jitter`` (the last head's), ``scale``
     zoom range (default the last ``[yolo]``'s ``resize`` r: 1/r..r; 1, 1 without it), ``flip``, HSV from ``[net]`` unless given; ``mosaic`` probability of a four-picture
     mosaic, off for the last ``close_mosaic`` epochs; ``augment=False`` turns it all off.
-    ``loss``: the training mode, ``darknet`` (each head's Darknet loss as its cfg says) or
-    ``scaled`` (:mod:`darkyolo.losses.scaled`, how the scaled-YOLOv4 weights were trained).
+    ``loss``: the training mode, ``darknet`` (each head's Darknet loss as its cfg says),
+    ``scaled`` (:mod:`darkyolo.losses.scaled`, how the scaled-YOLOv4 weights were trained),
+    ``aligned`` (:mod:`darkyolo.losses.aligned`) or ``auto`` (:func:`default_loss`).
     ``anchors``: ``auto`` replaces the cfg's anchors by k-means ones on the training boxes when
     those fit clearly better and the run starts from scratch (the trainer says so); ``cfg`` never.
     ``optimizer``: ``sgd`` (Darknet's), ``adam`` or ``adamw`` (decoupled decay; Adam's updates do
