@@ -19,8 +19,10 @@ from darkyolo.quantize import float_nodes, head_conv_positions, load_calibration
 
 BCCD_PICTURES = Path(str(resources.files("darkyolo") / "assets" / "bccd" / "images"))
 #: of the fp32 model's boxes at score >= 0.25, the share the int8 model must find again
-#: (same class, IoU >= 0.5); measured 1045/1051 on 64 BCCD training pictures at 416
-MIN_MATCHED = 0.9
+#: (same class, IoU >= 0.5); the shipped model (new_coords head) measured 1136/1226 (92.7%) with 64
+#: BCCD training pictures calibrating, 64/75 (85%) with the 4 shipped ones (the previous model,
+#: Darknet's head, 99.4%); a broken quantisation finds next to none
+MIN_MATCHED = 0.8
 
 
 @pytest.fixture(scope="module")
