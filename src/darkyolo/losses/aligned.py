@@ -41,7 +41,7 @@ from torch import Tensor
 from torchvision.ops import box_iou, complete_box_iou_loss
 
 from darkyolo.boxes import normalised_cxcywh_to_xyxy
-from darkyolo.losses.assign import TruthBatch, best_anchor, cell_indices, head_view
+from darkyolo.losses.assign import TruthBatch, best_anchor, cell_indices, head_view, mask_slots
 from darkyolo.losses.scaled import bce
 from darkyolo.models.heads import YoloHead
 
@@ -63,13 +63,8 @@ class AlignedLoss:
         self.heads = list(heads)
         self.topk, self.alpha, self.beta = topk, alpha, beta
         # per head: the cfg's anchors [K, 2] in pixels, and the head's slot of each (-1: not its)
-        self._all_anchors, self._mask_lookup = [], []
-        for h in self.heads:
-            lookup = [-1] * len(h.spec.anchors)
-            for slot, anchor in reversed(list(enumerate(h.spec.mask))):
-                lookup[anchor] = slot
-            self._all_anchors.append(torch.tensor(h.spec.anchors, dtype=torch.float64))
-            self._mask_lookup.append(torch.tensor(lookup, dtype=torch.int64))
+        self._all_anchors = [torch.tensor(h.spec.anchors, dtype=torch.float64) for h in heads]
+        self._mask_lookup = [mask_slots(h.spec.mask, len(h.spec.anchors)) for h in heads]
 
     def __call__(
         self, raw_maps: Sequence[Tensor], truths: TruthBatch, input_hw: tuple[int, int], seen: int

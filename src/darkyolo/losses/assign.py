@@ -181,6 +181,15 @@ def cell_indices(xy: Tensor, grid_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
     return i, j
 
 
+def mask_slots(mask: tuple[int, ...], num: int) -> Tensor:
+    """Each of the cfg's ``num`` anchors' slot in a head with this ``mask`` (its first match), -1
+    where the head has it not: ``int64[num]``, to index by :func:`best_anchor`'s result."""
+    lookup = [-1] * num
+    for slot, anchor in reversed(list(enumerate(mask))):
+        lookup[anchor] = slot
+    return torch.tensor(lookup, dtype=torch.int64)
+
+
 def best_anchor(truth_wh: Tensor, anchor_wh: Tensor) -> Tensor:
     """Index of the anchor whose shape best matches each truth (IoU at a shared centre).
 

@@ -56,6 +56,7 @@ from darkyolo.losses.assign import (
     cell_indices,
     class_union,
     head_view,
+    mask_slots,
     resolve_slots,
 )
 from darkyolo.losses.iou import iou_gradient, iou_value
@@ -93,11 +94,7 @@ class YoloLoss:
     def __init__(self, head: YoloHead) -> None:
         self.head = head
         self.spec = head.spec
-        # Slot of each of the cfg's anchors in this head (first match in ``mask``), -1 if absent.
-        lookup = [-1] * self.spec.num
-        for slot, anchor in reversed(list(enumerate(self.spec.mask))):
-            lookup[anchor] = slot
-        self._mask_lookup = torch.tensor(lookup, dtype=torch.int64)
+        self._mask_lookup = mask_slots(self.spec.mask, self.spec.num)
         self._mask = torch.tensor(self.spec.mask, dtype=torch.int64)
         self._all_anchors = torch.tensor(self.spec.anchors, dtype=torch.float64)  # [K, 2] pixels
 
