@@ -284,6 +284,27 @@ def test_anchors_that_fit_badly_are_fitted_to_the_data(tmp_path, bccd_small):
     assert kept.model.heads[0].spec.anchors == parse_cfg(kept.plan.cfg_text).heads[0].anchors
 
 
+def test_weights_saved_without_validation_carry_recomputed_statistics(
+    tmp_path, bccd_small, tiny_cfg_file
+):
+    """A run without a val split recomputes the batch-norm statistics of the weights it keeps, as
+    a validated run does before scoring them: the saved statistics are the recalibrated ones."""
+    no_val = bccd_small.with_name("no-val.data")
+    lines = bccd_small.read_text().splitlines(keepends=True)
+    no_val.write_text("".join(line for line in lines if not line.startswith("valid")))
+    trainer = Trainer(options(tmp_path, no_val, tiny_cfg_file, epochs=1, bn_recalib=8), log=quiet)
+    trainer.fit()
+    assert not trainer.val_records
+    saved = load_checkpoint(trainer.weights_dir / "last.pt")["model"]
+    model = copy.deepcopy(trainer.ema.module)
+    model.load_state_dict(saved)
+    trainer.recalibrate(model)  # the same seeded pictures of the same epoch
+    stats = {k: v for k, v in model.state_dict().items() if k.endswith(("running_mean", "running_var"))}  # fmt: skip
+    assert stats
+    for name, value in stats.items():
+        torch.testing.assert_close(saved[name], value, msg=name)
+
+
 def test_batch_norm_statistics_come_from_pictures_drawn_as_training_draws_them(
     tmp_path, bccd_small, tiny_cfg_file, monkeypatch
 ):

@@ -525,6 +525,14 @@ class Trainer:
         set_rng_state(state["rng"])
         self.log(f"resuming {state['_path']}: {self.epoch} epochs, {self.updates} updates done")
 
+    def _writes_weights_for_use(self, improved: bool, last_epoch: bool) -> bool:
+        """Whether this epoch's save writes weights meant for use (the final ``last.pt``,
+        ``best.pt``, ``epochN.pt``), which must carry recomputed batch-norm statistics as
+        validated weights do (``bn_recalib``); a mid-run ``last.pt`` is only for resuming."""
+        period = self.options.save_period
+        periodic = bool(period) and self.epoch % period == 0
+        return self.options.bn_recalib > 0 and (improved or last_epoch or periodic)
+
     def _save(self, improved: bool) -> None:
         checkpoint = self._checkpoint()
         atomic_save(checkpoint, self.weights_dir / "last.pt")
@@ -601,6 +609,8 @@ class Trainer:
                 )  # same columns in every row: blank where not evaluated
                 assert results is not None
                 results.write(row)
+                if evaluated is None and self._writes_weights_for_use(improved, last_epoch):
+                    self.recalibrate(self.ema.module if self.ema is not None else self.model)
                 self._save(improved)
                 patience = self.options.patience
                 if patience and self.best_epoch >= 0 and self.epoch - self.best_epoch >= patience:
