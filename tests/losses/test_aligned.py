@@ -51,3 +51,17 @@ def test_aligned_mode_picks_the_best_aligned_slots_inside_each_truth() -> None:
         [raw], torch.tensor(rows, dtype=torch.float64), (128, 128), 0
     )
     assert torch.isfinite(total) and set(parts) == {"box", "obj", "cls"}
+
+
+def test_a_predicted_side_of_zero_leaves_the_gradient_finite() -> None:
+    """A new_coords height probability of exactly 0 (a logistic output that underflowed) makes
+    CIoU's aspect term atan(w / h) differentiate to NaN under a finite loss; the sides are floored
+    so that the update stays finite (it once turned every weight NaN in one step)."""
+    h = head(new_coords=True, scale_x_y=2.0)
+    raw = torch.full((1, 14, 8, 8), 0.5)
+    raw[:, 3::7] = 0.0  # every slot's height probability
+    raw.requires_grad_(True)
+    rows = torch.tensor([[0, 1, 0.5, 0.5, 0.6, 0.6]])
+    total, _ = DetectionLoss([h], "aligned")([raw], rows, (128, 128), 0)
+    total.backward()
+    assert torch.isfinite(total) and raw.grad is not None and torch.isfinite(raw.grad).all()

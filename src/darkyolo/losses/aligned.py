@@ -38,11 +38,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.ops import box_iou, complete_box_iou_loss
+from torchvision.ops import box_iou
 
 from darkyolo.boxes import normalised_cxcywh_to_xyxy
 from darkyolo.losses.assign import TruthBatch, best_anchor, cell_indices, head_view, mask_slots
-from darkyolo.losses.scaled import bce
+from darkyolo.losses.scaled import bce, ciou_loss
 from darkyolo.models.heads import YoloHead
 
 TOPK, ALPHA, BETA = 10, 0.5, 6.0
@@ -96,11 +96,7 @@ class AlignedLoss:
             b, s = (o >= 0).nonzero(as_tuple=True)
             if b.numel():
                 m = o[b, s]
-                truth = truths.boxes[b, m].to(boxes.dtype)
-                loss = complete_box_iou_loss(
-                    normalised_cxcywh_to_xyxy(boxes[b, s], input_hw),
-                    normalised_cxcywh_to_xyxy(truth, input_hw),
-                )
+                loss = ciou_loss(boxes[b, s], truths.boxes[b, m].to(boxes.dtype), input_hw)
                 box = box + (t[b, s] * loss).sum()
                 cls_raw = p[:, :, 5:].movedim(2, -1).flatten(1, 3)[b, s]  # [P, C]
                 onehot = F.one_hot(truths.classes[b, m], cls_raw.shape[-1]).to(cls_raw.dtype)

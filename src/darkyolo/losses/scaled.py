@@ -46,6 +46,18 @@ BALANCE = {8: 4.0, 16: 1.0, 32: 0.4}
 PROB_EPS = 1e-7
 
 
+def ciou_loss(pred: Tensor, truth: Tensor, input_hw: tuple[int, int]) -> Tensor:
+    """``1 - CIoU`` (torchvision's, on pixels) of matched rows ``[P, 4]`` ``(cx, cy, w, h)``
+    normalised to the input -> ``[P]``. The predicted sides are floored at ``PROB_EPS``: a side
+    that underflows to 0 (a ``new_coords`` probability of 0) gives the aspect term
+    ``atan(w / h)`` a NaN gradient under a finite loss, and one such step turns every weight NaN
+    (aquarium, AdamW at 0.0036, update 107)."""
+    pred = torch.cat([pred[:, 0:2], pred[:, 2:4].clamp(min=PROB_EPS)], dim=1)
+    return complete_box_iou_loss(
+        normalised_cxcywh_to_xyxy(pred, input_hw), normalised_cxcywh_to_xyxy(truth, input_hw)
+    )
+
+
 def bce(coder: BoxCoder, raw: Tensor, target: Tensor) -> Tensor:
     """Elementwise BCE of probabilities (``new_coords`` maps) or logits against ``target``."""
     if coder.new_coords:  # written out: a NaN reaches the trainer's NaN handling, not an error
@@ -85,12 +97,7 @@ class ScaledLoss:
             if b.numel():
                 z = p[b, a, :, j, i]  # [P, 5+C]
                 pred = head.coder.decode(z[:, 0:4], i, j, anchors[a], (height, width))
-                pred = torch.cat([pred[:, 0:2], pred[:, 2:4].clamp(min=PROB_EPS)], dim=1)
-                truth = truths.boxes[b, t].to(p.dtype)
-                loss = complete_box_iou_loss(
-                    normalised_cxcywh_to_xyxy(pred, input_hw),
-                    normalised_cxcywh_to_xyxy(truth, input_hw),
-                )
+                loss = ciou_loss(pred, truths.boxes[b, t].to(p.dtype), input_hw)
                 box = box + loss.mean()
                 target_obj[b, a, j, i] = (1.0 - loss.detach()).clamp(min=0.0).to(p.dtype)
                 onehot = F.one_hot(truths.classes[b, t], num_classes).to(p.dtype)
