@@ -115,6 +115,31 @@ def test_a_nan_loss_stops_naming_part_batch_and_images(tmp_path, bccd_small, tin
     assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())  # fmt: skip
 
 
+class NanGradientOnCall(NanOnCall):
+    """A loss whose value stays finite but whose gradient is NaN on its ``bad``-th call."""
+
+    def __call__(self, raw, targets, input_hw, seen):
+        self.calls += 1
+        total, parts = self.loss(raw, targets, input_hw, seen)
+        if self.calls == self.bad:  # sqrt'(0) is infinite, times 0: NaN
+            total = total + torch.sqrt(raw[0].sum() * 0.0)
+        return total, parts
+
+
+@pytest.mark.parametrize("clip_grad", [0.0, 1.0])
+def test_a_nan_gradient_under_a_finite_loss_is_caught_before_the_step(
+    tmp_path, bccd_small, tiny_cfg_file, clip_grad
+):
+    opts = options(tmp_path, bccd_small, tiny_cfg_file, epochs=3, clip_grad=clip_grad)
+    trainer = Trainer(opts, loss_builder=lambda m: NanGradientOnCall(m, 3), log=quiet)
+    with pytest.raises(TrainingError) as caught:
+        trainer.fit()
+    message = str(caught.value)
+    assert "non-finite gradient (the loss was finite) in epoch 2, update 3" in message
+    assert "BloodImage_" in message
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
 def test_a_nan_loss_can_be_skipped_and_counted(tmp_path, bccd_small, tiny_cfg_file):
     opts = options(tmp_path, bccd_small, tiny_cfg_file, epochs=2, nan="skip")
     logged: list[str] = []

@@ -900,10 +900,20 @@ class Trainer:
             self._non_finite(window)
             self.optimizer.zero_grad(set_to_none=True)
             return lr, True
-        if self.options.clip_grad > 0:
-            if self.scaler is not None:
+        clip = self.options.clip_grad
+        if self.scaler is not None:  # fp16: the scaler finds and skips its own overflows
+            if clip > 0:
                 self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.clip_grad)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        else:
+            # a finite loss can still have a NaN gradient, and one such step turns every weight NaN
+            norm = torch.nn.utils.clip_grad_norm_(
+                self.model.parameters(), clip if clip > 0 else math.inf
+            )
+            if not bool(torch.isfinite(norm)):
+                self._non_finite(window, gradient=True)
+                self.optimizer.zero_grad(set_to_none=True)
+                return lr, True
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -914,19 +924,26 @@ class Trainer:
             self.ema.update(self.model)
         return lr, False
 
-    def _non_finite(self, window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]]) -> None:
+    def _non_finite(
+        self, window: list[tuple[int, Tensor, dict[str, Tensor], list[int]]], gradient: bool = False
+    ) -> None:
+        """Name the update's bad batches (``gradient``: the loss was finite, its gradient not;
+        every batch of the update is named), then skip the update or stop (``nan``)."""
         where = []
         for number, total, parts, indices in window:
-            if bool(torch.isfinite(total)):
+            if not gradient and bool(torch.isfinite(total)):
                 continue
             bad = [f"{k}={float(v)}" for k, v in parts.items() if not math.isfinite(float(v))]
             files = [str(self.train_records[i].image) for i in indices]
             shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
-            where.append(f"batch {number} (loss parts {', '.join(bad) or 'total'}; images {shown})")
+            named = "" if gradient else f"loss parts {', '.join(bad) or 'total'}; "
+            where.append(f"batch {number} ({named}images {shown})")
         if not where:
             where.append("another process's batch")
-        message = f"non-finite loss in epoch {self.epoch + 1}, update {self.updates}: " + "; ".join(
-            where
+        what = "gradient (the loss was finite)" if gradient else "loss"
+        message = (
+            f"non-finite {what} in epoch {self.epoch + 1}, update {self.updates}: "
+            + "; ".join(where)
         )
         if self.options.nan == "skip" and self.nan_skips < self.options.max_nan_skips:
             self.nan_skips += 1
