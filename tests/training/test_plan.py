@@ -84,13 +84,13 @@ def test_the_scaled_modes_recipe(bccd_small):
 
 
 def test_the_aligned_modes_recipe_takes_ultralytics_optimiser_for_short_runs(bccd_small):
-    """AdamW at 0.02 / (4 + classes), beta1 0.9, decay 5e-4; the YOLOv5 augmentation with
+    """AdamW at 0.04 / (4 + classes), beta1 0.9, decay 5e-4; the YOLOv5 augmentation with
     ultralytics' hue; flags win."""
     aligned = dict(model="yolov3-tiny", data=str(bccd_small), loss="aligned", epochs=30, batch=16)
     plan = plan_training(TrainOptions(**aligned))
     assert (plan.optimizer, plan.options.optimizer) == ("adamw", "adamw")
-    assert plan.lr == pytest.approx(0.002857)  # 0.02 / (4 + 3)
-    assert "learning rate 0.002857: 0.02 / (4 + 3 classes)" in plan.notes
+    assert plan.lr == pytest.approx(0.005714)  # 0.04 / (4 + 3)
+    assert "learning rate 0.005714: 0.04 / (4 + 3 classes)" in plan.notes
     assert (plan.momentum, plan.decay, plan.lr_policy) == (0.9, 0.0005, "cosine")
     assert (plan.options.mosaic, plan.options.close_mosaic) == (1.0, 10)
     assert plan.augment is not None and plan.augment.hue == pytest.approx(0.015)  # cfg: 0.1
