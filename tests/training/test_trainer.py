@@ -330,6 +330,38 @@ def test_weights_saved_without_validation_carry_recomputed_statistics(
         torch.testing.assert_close(saved[name], value, msg=name)
 
 
+def test_an_earlier_best_without_validation_is_recalibrated_once_at_the_end(
+    tmp_path, bccd_small, tiny_cfg_file, monkeypatch
+):
+    """Without validation, a mid-run ``best.pt`` is not recalibrated at each improving epoch
+    (nearly every one); a best epoch that stays best gets its statistics once, after the final
+    epoch: two recomputations in all, the final ``last.pt`` and the mended ``best.pt``."""
+    no_val = bccd_small.with_name("no-val.data")
+    lines = bccd_small.read_text().splitlines(keepends=True)
+    no_val.write_text("".join(line for line in lines if not line.startswith("valid")))
+    logged: list[str] = []
+    opts = options(tmp_path, no_val, tiny_cfg_file, epochs=3, bn_recalib=8)
+    trainer = Trainer(opts, log=logged.append)
+    train_epoch, recalibrate = trainer._train_epoch, trainer.recalibrate
+    rising = lambda steps_log: {**train_epoch(steps_log), "loss": float(trainer.epoch + 1)}  # noqa: E731
+    monkeypatch.setattr(trainer, "_train_epoch", rising)  # epoch 1 has the lowest loss
+    calls: list[int] = []
+    monkeypatch.setattr(
+        trainer, "recalibrate", lambda m: calls.append(trainer.epoch) or recalibrate(m)
+    )
+    trainer.fit()
+    assert trainer.best_epoch == 1 and calls == [3, 3]
+    assert "best.pt (epoch 1): batch-norm statistics recomputed" in logged
+    saved = load_checkpoint(trainer.weights_dir / "best.pt")
+    assert saved["epoch"] == 1
+    model = copy.deepcopy(trainer.ema.module)
+    model.load_state_dict(saved["model"])
+    recalibrate(model)
+    for name, value in model.state_dict().items():
+        if name.endswith(("running_mean", "running_var")):
+            torch.testing.assert_close(saved["model"][name], value, msg=name)
+
+
 def test_batch_norm_statistics_come_from_pictures_drawn_as_training_draws_them(
     tmp_path, bccd_small, tiny_cfg_file, monkeypatch
 ):
