@@ -542,8 +542,8 @@ class Trainer:
     def _mend_best(self) -> None:
         """Recompute the batch-norm statistics of a ``best.pt`` (and ``best.weights``) from an
         earlier epoch of a run without validation, once, after the final epoch, on pictures
-        drawn as that epoch draws them. A best epoch that was the final or a periodic one
-        already has them."""
+        drawn as the final epoch draws them (mosaics closed by then in the default recipe). A
+        best epoch that was the final or a periodic one already has them."""
         epoch = self.best_epoch
         if (
             self.options.bn_recalib <= 0
