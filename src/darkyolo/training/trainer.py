@@ -483,9 +483,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    @property
+    def inference_model(self) -> nn.Module:
+        """What is validated and saved for use: the EMA of the weights, or the weights."""
+        return self.ema.module if self.ema is not None else self.model
+
     def _checkpoint(self) -> dict[str, Any]:
         model = self.model
-        inference = self.ema.module if self.ema is not None else model
+        inference = self.inference_model
         return make_checkpoint(
             cfg=self.cfg_text,
             names=self.names,
@@ -554,26 +559,26 @@ class Trainer:
             return
         path = self.weights_dir / "best.pt"
         checkpoint = load_checkpoint(path)
-        inference = copy.deepcopy(self.ema.module if self.ema is not None else self.model)
+        inference = copy.deepcopy(self.inference_model)
         inference.load_state_dict(checkpoint["model"])
         self.recalibrate(inference)
         checkpoint["model"] = inference.state_dict()
         atomic_save(checkpoint, path)
-        if isinstance(inference, Darknet):
-            header = WeightsHeader(0, 2, 0, int(checkpoint["seen"]))
-            save_darknet_weights(inference, self.weights_dir / "best.weights", header)
+        self._write_best_weights(inference, int(checkpoint["seen"]))
         self.log(f"best.pt (epoch {epoch}): batch-norm statistics recomputed")
+
+    def _write_best_weights(self, model: nn.Module, seen: int) -> None:
+        """``best.weights``: ``best.pt``'s network as Darknet ``.weights`` (Darknet models only)."""
+        if isinstance(model, Darknet):
+            header = WeightsHeader(0, 2, 0, seen)
+            save_darknet_weights(model, self.weights_dir / "best.weights", header)
 
     def _save(self, improved: bool) -> None:
         checkpoint = self._checkpoint()
         atomic_save(checkpoint, self.weights_dir / "last.pt")
         if improved:
             atomic_save(checkpoint, self.weights_dir / "best.pt")
-            inference = self.ema.module if self.ema is not None else self.model
-        if improved and isinstance(inference, Darknet):
-            save_darknet_weights(
-                inference, self.weights_dir / "best.weights", WeightsHeader(0, 2, 0, self.seen)
-            )
+            self._write_best_weights(self.inference_model, self.seen)
         if self._periodic(self.epoch):
             atomic_save(checkpoint, self.weights_dir / f"epoch{self.epoch}.pt")
 
@@ -643,7 +648,7 @@ class Trainer:
                 stopping = bool(patience) and 0 <= self.best_epoch <= self.epoch - patience
                 final = last_epoch or stopping
                 if evaluated is None and self._recalibrates_before_save(final):
-                    self.recalibrate(self.ema.module if self.ema is not None else self.model)
+                    self.recalibrate(self.inference_model)
                 self._save(improved)
                 if final and not self.val_records:
                     self._mend_best()
@@ -720,7 +725,7 @@ class Trainer:
     def validate(self) -> Any:
         """Score the EMA weights (or the model) on the validation split (after recomputing their
         batch-norm statistics, see ``bn_recalib``) with the task's :meth:`score`."""
-        model = self.ema.module if self.ema is not None else self.model
+        model = self.inference_model
         if self.options.bn_recalib > 0:
             self.recalibrate(model)
         result = self.score(model)
