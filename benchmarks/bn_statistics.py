@@ -41,7 +41,7 @@ def rescore(path: Path, per_class: bool = False) -> list[tuple[float, float]]:
     from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
     from darkyolo.models.darknet import Darknet
     from darkyolo.training.checkpoint import load_checkpoint
-    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.options import TrainOptions
     from darkyolo.training.trainer import Trainer
 
     state = load_checkpoint(path)

@@ -60,7 +60,7 @@ def main() -> int:
     if not BCCD.is_dir():
         print(f"skipped: {BCCD} not found")
         return 0
-    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.options import TrainOptions
     from darkyolo.training.trainer import Trainer
 
     print(f"command: python {' '.join(sys.argv)}", flush=True)

@@ -154,7 +154,7 @@ def ours(
     cfg: Path, data_file: Path, images, targets, variant: str, steps: int, warmup: int, out: Path
 ):
     """A callable that times ``steps`` updates of darkyolo's trainer on the batch."""
-    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.options import TrainOptions
     from darkyolo.training.trainer import Trainer
 
     options = TrainOptions(
@@ -193,7 +193,7 @@ def ours_end_to_end(
     out: Path,
 ) -> float:  # fmt: skip
     """darkyolo's own loop: its loader (JPEG decode, jitter, flip, HSV) feeding ``train_batch``."""
-    from darkyolo.training.plan import TrainOptions
+    from darkyolo.training.options import TrainOptions
     from darkyolo.training.trainer import Trainer
 
     options = TrainOptions(

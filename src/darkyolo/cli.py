@@ -9,6 +9,7 @@ one line naming its type with exit status 1. ``--debug`` shows the traceback ins
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _chosen_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The innermost (sub)parser that read ``args``: ``darkyolo classify train``'s for
+    ``classify train ...``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(args, action.dest, None)
+            if chosen in action.choices:
+                return _chosen_parser(action.choices[chosen], args)
+    return parser
+
+
+def _refuse_unknown(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]
+) -> NoReturn:
+    """One usage line from the command that was given ``extras``, with the closest known option:
+    ``darkyolo detect: error: unrecognized option --conff (did you mean --conf?)``."""
+    command = _chosen_parser(parser, args)
+    options = [word for word in extras if word.startswith("-")]
+    if not options:
+        command.error(f"unrecognized arguments: {' '.join(extras)}")
+    word = options[0].split("=", 1)[0]
+    known = [s for action in command._actions for s in action.option_strings if s.startswith("--")]
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    command.error(f"unrecognized option {word}{hint}")
+
+
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
@@ -72,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _refuse_unknown(parser, args, extras)
     try:
         return int(args.run(args) or 0)
     except DarkyoloError as error:

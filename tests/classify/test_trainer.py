@@ -15,7 +15,7 @@ from tiny import class_folders, tiny_classifier_cfg
 
 from darkyolo.classify.trainer import ClassifierTrainer
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.plan import TrainOptions
+from darkyolo.training.options import TrainOptions
 
 ARGS = dict(epochs=2, batch=4, subdivisions=1, img_size=32, workers=0, device="cpu", seed=3)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 from tiny import class_folders, run_cli, tiny_cfg, tiny_classifier_cfg
 
 from darkyolo.darknet.weights import read_header
@@ -73,7 +75,7 @@ def test_classify_errors_are_one_line(tmp_path: Path, bccd_small: Path) -> None:
     data = class_folders(tmp_path / "shapes", per_class=2)
     (tmp_path / "cls.cfg").write_text(tiny_classifier_cfg(size=32))
     status, err, _ = run_cli(["classify", "train", "--model", "cls.cfg", "--data", str(data), "--mosaic", "0.5"], tmp_path)  # fmt: skip
-    assert status == 2 and "--mosaic is a detection option" in err
+    assert status == 2 and "darkyolo classify train: error: unrecognized option --mosaic" in err
     status, err, _ = run_cli(["train", "--model", "cls.cfg", "--data", str(data), "--epochs", "1"], tmp_path)  # fmt: skip
     assert status == 2 and "is a classifier: train it with darkyolo classify train" in err
     status, err, _ = run_cli(["classify", "val", "--model", "yolov3-tiny", "--weights", "x.weights", "--data", str(data)], tmp_path)  # fmt: skip
@@ -82,7 +84,20 @@ def test_classify_errors_are_one_line(tmp_path: Path, bccd_small: Path) -> None:
     assert status == 2 and "nothing: no such folder or .data file" in err
 
 
+def test_classify_train_help_lists_only_what_it_takes(capsys) -> None:
+    from darkyolo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["classify", "train", "--help"])
+    shown = capsys.readouterr().out
+    for detection_only in ("--anchors", "--loss", "--mosaic", "--obj-prior", "--multi-scale", "--val-iou"):  # fmt: skip
+        assert detection_only not in shown
+    for shared in ("--epochs", "--batch", "--lr", "--flip", "--resume"):
+        assert shared in shown
+
+
 def test_a_classifier_is_not_a_detector(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "x.jpg"), np.zeros((32, 32, 3), np.uint8))
     status, err, _ = run_cli(["detect", "x.jpg", "--model", "darknet", "--random-weights"], tmp_path)  # fmt: skip
     assert status == 2 and "is a classifier: use darkyolo classify val|predict" in err
     status, err, _ = run_cli(["export", "--model", "darknet", "--random-weights"], tmp_path)

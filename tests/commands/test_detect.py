@@ -92,8 +92,11 @@ def test_nothing_readable_is_an_error(tmp_path, weights, capsys):
 @pytest.mark.parametrize("flag", ["--max-det", "--vid-stride", "--batch"])
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_counts_below_one_are_refused_by_name(tmp_path, weights, capsys, flag, value):
-    assert detect(tmp_path, [SAMPLES], weights, flag, value) == 2
-    assert f"{flag} must be at least 1, got {value}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        detect(tmp_path, [SAMPLES], weights, flag, value)
+    assert exit.value.code == 2
+    expected = f"darkyolo detect: error: argument {flag}: expected a whole number of at least 1, got '{value}'"  # fmt: skip
+    assert expected in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # refused before any output
 
 

@@ -33,8 +33,10 @@ def test_info_bad_model_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_info_size_not_multiple_of_stride(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info", "yolov3", "--img-size", "300"]) == 2
-    assert "multiple of the network stride 32" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        main(["info", "yolov3", "--img-size", "300"])
+    assert exit.value.code == 2
+    assert "--img-size: expected a positive multiple of 32" in capsys.readouterr().err
 
 
 def test_info_without_a_model_lists_the_bundled_ones(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ from darkyolo.data.dataset import load_split
 from darkyolo.data.description import load_dataset
 from darkyolo.errors import DataError, user_message
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.plan import TrainOptions
+from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer, TrainingError
 
 

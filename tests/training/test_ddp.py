@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.plan import TrainOptions
+from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer
 
 ARGS = dict(epochs=2, batch=4, subdivisions=1, img_size=64, workers=0, device="cpu", seed=3)

@@ -10,7 +10,8 @@ from darkyolo.darknet.cfg import load_cfg
 from darkyolo.errors import OptionError
 from darkyolo.models import darknet
 from darkyolo.models.zoo import resolve_model
-from darkyolo.training.plan import TrainOptions, default_loss, plan_training
+from darkyolo.training.options import TrainOptions
+from darkyolo.training.plan import default_loss, plan_training
 from darkyolo.training.trainer import Trainer
 
 

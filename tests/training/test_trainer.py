@@ -16,7 +16,7 @@ from darkyolo.losses import build_loss
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 from darkyolo.training.checkpoint import load_checkpoint
-from darkyolo.training.plan import TrainOptions
+from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer, TrainingError
 
 

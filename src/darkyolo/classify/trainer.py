@@ -21,11 +21,8 @@ from darkyolo.classify.data import (
 from darkyolo.classify.evaluate import ClassifyResult, evaluate_classifier, plot_confusion
 from darkyolo.classify.loss import SoftmaxLoss
 from darkyolo.errors import TrainingError
-from darkyolo.training.plan import TrainOptions
+from darkyolo.training.options import DEFAULT_CLASSIFIER, TrainOptions
 from darkyolo.training.trainer import Trainer, TrainResult
-
-#: the classifier ``darkyolo classify train`` trains when no ``--model`` is given
-DEFAULT_CLASSIFIER = "darknet19"
 
 
 class ClassifierTrainer(Trainer):

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from darkyolo.values import INPUT_SIDE, NON_NEGATIVE_INT, POSITIVE_INT
 
-from darkyolo.anchors import (
-    anchor_owners,
-    anchors_line,
-    cfg_anchors,
-    class_anchor_iou,
-    elbow,
-    from_units,
-    head_units,
-    iou_thresh_range,
-    kmeans_anchors,
-    labelled_boxes_wh,
-    mean_iou,
-    round_anchors,
-    to_units,
-    write_cfg_anchors,
-)
-from darkyolo.data.description import load_dataset
-from darkyolo.errors import DataError
+if TYPE_CHECKING:
+    import numpy as np
 
 HELP = "fit anchors to a dataset's boxes by k-means with 1 - IoU distance"
 
@@ -32,25 +17,14 @@ HELP = "fit anchors to a dataset's boxes by k-means with 1 - IoU distance"
 DEFAULT_COMPARISON = {"grid": "yolov2-voc", "pixels": "yolov3"}
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", type=Path, help=".data file, or a folder holding one")
     parser.add_argument(
-        "-k", type=_positive_int, help="number of anchors (default: the cfg's, else 5 or 9)"
+        "-k", type=POSITIVE_INT, help="number of anchors (default: the cfg's, else 5 or 9)"
     )
     parser.add_argument("--cfg", help="cfg (path or bundled name) for units, size and comparison")
     parser.add_argument(
-        "--img-size", type=_positive_int, help="network input side (default: cfg width, 416)"
+        "--img-size", type=INPUT_SIDE, help="network input side (default: cfg width, 416)"
     )
     parser.add_argument(
         "--units",
@@ -58,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="grid cells of stride 32 ([region]) or input pixels ([yolo]); default from the cfg",
     )
     parser.add_argument("--split", choices=("train", "val", "all"), default="train")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--restarts", type=_positive_int, default=5)
+    parser.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    parser.add_argument("--restarts", type=POSITIVE_INT, default=5)
     parser.add_argument("--center", choices=("mean", "median"), default="mean")
     parser.add_argument(
         "--plot", type=Path, help="write the elbow curve (mean IoU for k=1..10) here"
@@ -76,6 +50,10 @@ def _print_class_table(
     wh: np.ndarray, labels: np.ndarray, anchors: np.ndarray, names: list[str]
 ) -> None:
     """Median shape IoU of each class with each fitted anchor, and a ``[yolo] iou_thresh`` range."""
+    import numpy as np
+
+    from darkyolo.anchors import anchor_owners, class_anchor_iou, iou_thresh_range
+
     table = class_anchor_iou(wh, labels, anchors, len(names))
     owners = anchor_owners(wh, labels, anchors)
     width = max(9, *(len(n) for n in names))
@@ -104,7 +82,24 @@ def _print_class_table(
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from darkyolo.anchors import (
+        anchors_line,
+        cfg_anchors,
+        elbow,
+        from_units,
+        head_units,
+        kmeans_anchors,
+        labelled_boxes_wh,
+        mean_iou,
+        round_anchors,
+        to_units,
+        write_cfg_anchors,
+    )
     from darkyolo.darknet.cfg import load_cfg
+    from darkyolo.data.description import load_dataset
+    from darkyolo.errors import DataError
 
     spec = load_dataset(args.dataset)
     splits = ("train", "val") if args.split == "all" else (args.split,)

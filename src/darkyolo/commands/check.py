@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from darkyolo.data.check import check_dataset
+from darkyolo.values import POSITIVE_INT
 
 HELP = "check a YOLO dataset: bad labels with file:line, missing images, orphans, statistics"
 
@@ -17,11 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict", action="store_true", help="warnings also make the exit status 1"
     )
     parser.add_argument(
-        "--show", type=int, default=20, help="problems listed per kind (default 20)"
+        "--show", type=POSITIVE_INT, default=20, help="problems listed per kind (default 20)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from darkyolo.data.check import check_dataset
+
     splits = ("train", "val", "test") if args.split == "all" else (args.split,)
     report = check_dataset(args.dataset, splits)
     print("\n".join(report.lines(limit=args.show)))

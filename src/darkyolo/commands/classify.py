@@ -16,14 +16,10 @@ import sys
 from pathlib import Path
 
 from darkyolo.errors import OptionError
+from darkyolo.training.options import DEFAULT_CLASSIFIER
+from darkyolo.values import INPUT_SIDE, POSITIVE_INT
 
 HELP = "train, score or run a Darknet classifier (darknet19, darknet53, the reference network)"
-
-#: train options that mean something only for detection; given to ``classify train``, an error
-DETECTION_ONLY = (
-    "multi_scale", "geometry", "jitter", "scale", "mosaic", "close_mosaic", "obj_prior", "val_conf",
-    "val_iou", "loss", "anchors",
-)  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,17 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     train = sub.add_parser("train", help="train a classifier", description="train a classifier")
-    train_command.add_arguments(train)
-    from darkyolo.classify.trainer import DEFAULT_CLASSIFIER
-
+    train_command.add_arguments(train, task="classify")
     train.set_defaults(model=DEFAULT_CLASSIFIER, project="runs/classify", run=_train)
 
     val = sub.add_parser("val", help="top-1/top-5 and the confusion matrix on a split")
     _model_arguments(val)
     val.add_argument("--data", required=True, help="class-folder tree or Darknet .data file")
     val.add_argument("--split", choices=("val", "train"), default="val")
-    val.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
-    val.add_argument("--batch", type=int, default=32, help="pictures per forward pass")
+    val.add_argument("--img-size", type=INPUT_SIDE, help="input side (default: the cfg's width)")
+    val.add_argument("--batch", type=POSITIVE_INT, default=32, help="pictures per forward pass")
     val.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     val.add_argument("--project", default="runs/classify", help="output root")
     val.add_argument("--name", default="val", help="output folder (val, val2, ...)")
@@ -51,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     predict = sub.add_parser("predict", help="the top classes of pictures, with their names")
     _model_arguments(predict)
     predict.add_argument("source", nargs="+", help="pictures, folders, globs or list files")
-    predict.add_argument("--top", type=int, default=5, help="classes shown per picture")
-    predict.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
+    predict.add_argument("--top", type=POSITIVE_INT, default=5, help="classes shown per picture")
+    predict.add_argument(
+        "--img-size", type=INPUT_SIDE, help="input side (default: the cfg's width)"
+    )
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     predict.add_argument("--json", type=Path, help="also write the predictions to this file")
     predict.set_defaults(run=_predict)
@@ -69,17 +65,9 @@ def run(args: argparse.Namespace) -> int:  # pragma: no cover - each action sets
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from darkyolo.classify.trainer import ClassifierTrainer
     from darkyolo.commands.train import options_from_args, require_data
-    from darkyolo.training.plan import TrainOptions
 
-    defaults = asdict(TrainOptions())
-    given = [k for k in DETECTION_ONLY if getattr(args, k, None) not in (None, defaults[k])]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise OptionError(f"{flag} is a detection option; classifiers crop as their cfg says")
     require_data(args, "class folders or a .data file")
     ClassifierTrainer(options_from_args(args)).fit()
     return 0
@@ -139,8 +127,6 @@ def _predict(args: argparse.Namespace) -> int:
     from darkyolo.data.images import collect_sources, read_image
     from darkyolo.errors import DataError
 
-    if args.top < 1:
-        raise OptionError(f"--top must be at least 1, got {args.top}")
     model, names, size, device = _load(args)
     sources = collect_sources(args.source)
     pictures = list(sources.images)

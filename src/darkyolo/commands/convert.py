@@ -14,6 +14,7 @@ from darkyolo.data.convert import (
     convert,
 )
 from darkyolo.errors import DataError
+from darkyolo.values import NON_NEGATIVE_FLOAT, POSITIVE_INT
 
 HELP = "convert labels (COCO JSON, VOC XML, YOLO txt) to YOLO txt, COCO JSON or box crops"
 
@@ -58,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--crop-pad",
-        type=float,
+        type=NON_NEGATIVE_FLOAT,
         default=0.1,
         help="--to crops: grow each box by this fraction on every side (default 0.1)",
     )
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-missing", action="store_true", help="leave out missing images (counted)"
     )
     parser.add_argument(
-        "--show", type=int, default=10, help="examples listed per finding (default 10)"
+        "--show", type=POSITIVE_INT, default=10, help="examples listed per finding (default 10)"
     )
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
+from darkyolo.values import NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY, add_input_size
+
+if TYPE_CHECKING:
+    from darkyolo.data.images import SourceList
 
 HELP = "detect objects in pictures, folders, globs, image lists or videos"
 
@@ -24,28 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="picture, folder, glob ('pics/*.jpg'), video file, or .txt list of pictures",
     )
     add_model_arguments(parser)
-    parser.add_argument(
-        "--img-size",
-        type=int,
-        nargs="+",
-        metavar="SIDE",
-        help="network input: one side, or height and width (multiples of 32; default: the cfg's)",
+    add_input_size(
+        parser, "network input: one side, or height and width (multiples of 32; default: the cfg's)"
     )
-    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
-    parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
-    parser.add_argument("--max-det", type=int, default=300, help="detections per picture at most")
-    parser.add_argument("--classes", type=int, nargs="+", help="keep only these class indices")
+    parser.add_argument("--conf", type=PROBABILITY, default=0.25, help="score threshold (default 0.25)")  # fmt: skip
+    parser.add_argument("--iou", type=PROBABILITY, default=0.45, help="NMS IoU threshold (default 0.45)")  # fmt: skip
+    parser.add_argument("--max-det", type=POSITIVE_INT, default=300, help="detections per picture at most")  # fmt: skip
+    parser.add_argument("--classes", type=NON_NEGATIVE_INT, nargs="+", help="keep only these class indices")  # fmt: skip
     parser.add_argument(
         "--multi-label",
         action="store_true",
         help="a box for every class above --conf, not just the best one (as darkyolo val scores)",
     )
-    parser.add_argument("--batch", type=int, default=1, help="pictures per network call")
+    parser.add_argument("--batch", type=POSITIVE_INT, default=1, help="pictures per network call")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument(
         "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference engine"
     )
-    parser.add_argument("--threads", type=int, help="CPU threads for the network")
+    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the network (pays off on long runs)"
     )
@@ -67,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="COCO annotation JSON whose image ids --save-json writes (matched by file name)",
     )
     parser.add_argument("--nosave", action="store_true", help="do not write annotated pictures")
-    parser.add_argument("--line-width", type=int, help="box line width in pixels (default: auto)")
-    parser.add_argument("--vid-stride", type=int, default=1, help="use every Nth video frame")
+    parser.add_argument("--line-width", type=POSITIVE_INT, help="box line width in pixels (default: auto)")  # fmt: skip
+    parser.add_argument("--vid-stride", type=POSITIVE_INT, default=1, help="use every Nth video frame")  # fmt: skip
     parser.add_argument("--recursive", action="store_true", help="look in sub-folders too")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per picture")
 
@@ -76,16 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from darkyolo.data.images import collect_sources
     from darkyolo.errors import DarkyoloError
-    from darkyolo.inference.outputs import ResultWriter, new_run_dir
+    from darkyolo.inference.outputs import ResultWriter, coco_image_ids, new_run_dir
     from darkyolo.inference.predictor import Detector, ReadFailure
 
-    for flag, value in (("--max-det", args.max_det), ("--vid-stride", args.vid_stride), ("--batch", args.batch)):  # fmt: skip
-        if value < 1:
-            raise DarkyoloError(f"{flag} must be at least 1, got {value}")
-
-    from darkyolo.inference.outputs import coco_image_ids
-
+    found = collect_sources(args.sources, recursive=args.recursive)
+    if not len(found):  # before the model loads or a folder is made
+        raise DarkyoloError("nothing to detect on: " + "; ".join(found.missing))
     image_ids = coco_image_ids(args.image_ids) if args.image_ids else None
     detector = Detector(
         args.model,
@@ -108,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
     for note in detector.notes:
         print(note)
     print(f"model: {detector.model_name} ({detector.num_classes} classes)")
-    expected = _expected_count(args.sources, args.recursive, args.vid_stride)
-    run_dir = new_run_dir(args.project, args.name, args.exist_ok)
+    expected = _expected_count(found, args.vid_stride)
+    saving = not args.nosave or args.save_txt or args.save_json
+    # the folder is named now and made by the first result written: a run that writes nothing
+    # (--nosave, or no picture could be read) leaves none behind
+    run_dir = new_run_dir(args.project, args.name, args.exist_ok, create=False)
     writer = ResultWriter(
         run_dir,
         detector.names,
@@ -122,12 +124,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[ReadFailure] = []
     repaired: list[str] = []
     done = boxes = 0
-    stream = detector.stream(
-        args.sources,
-        keep_images=not args.nosave,
-        video_stride=args.vid_stride,
-        recursive=args.recursive,
-    )
+    stream = detector.stream(found, keep_images=not args.nosave, video_stride=args.vid_stride)
     with tqdm(total=expected, unit="img", desc="detect", file=sys.stderr, leave=False) as bar:
         for result in stream:
             if isinstance(result, ReadFailure):
@@ -153,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         f"{ms['inference']:.1f} ms network ({detector.backend_name}, {w}x{h}, batch {args.batch}), "
         f"{ms['postprocess']:.1f} ms post-processing"
     )
-    print(f"results in {run_dir}" + (f" (COCO results: {json_path.name})" if json_path else ""))
+    if saving and done:
+        print(f"results in {run_dir}" + (f" (COCO results: {json_path.name})" if json_path else ""))
     if writer.unlisted:
         print(
             f"warning: {writer.unlisted} pictures are not in {args.image_ids}: their image_id is "
@@ -179,11 +177,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expected_count(sources: list[str], recursive: bool, video_stride: int) -> int | None:
+def _expected_count(found: SourceList, video_stride: int) -> int | None:
     """Pictures plus video frames the sources should give (for the progress bar)."""
-    from darkyolo.data.images import collect_sources, video_info
+    from darkyolo.data.images import video_info
 
-    found = collect_sources(sources, recursive=recursive)
     total = len(found.images)
     for video in found.videos:
         try:

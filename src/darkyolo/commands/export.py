@@ -15,6 +15,7 @@ from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError, OptionError
+from darkyolo.values import POSITIVE_INT, add_input_size, input_hw
 
 HELP = "export a model to ONNX (checked in ONNX Runtime) or to Darknet .weights"
 
@@ -27,22 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("onnx", "weights"), default="onnx")
     parser.add_argument(
         "--prefix",
-        type=int,
+        type=POSITIVE_INT,
         metavar="N",
         help="write only cfg layers 0..N-1 as a Darknet .conv.N backbone (implies --format weights)",
     )
     parser.add_argument(
         "--output", "-o", type=Path, help="output file (default: <weights or cfg stem>.<format>)"
     )
-    parser.add_argument(
-        "--img-size",
-        type=int,
-        nargs="+",
-        metavar="SIDE",
-        help="example/default input size for ONNX: one side, or height and width",
-    )
+    add_input_size(parser, "example/default input size for ONNX: one side, or height and width")
     parser.add_argument("--names", type=Path, help=".names file to embed in the ONNX metadata")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=POSITIVE_INT, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--static", action="store_true", help="fixed batch and input size")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
     q = parser.add_argument_group("int8 (ONNX Runtime static quantization)")
@@ -52,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DATA_OR_FOLDER",
         help="pictures to calibrate on: a .data file (its train split), folder, glob or list",
     )
-    q.add_argument("--calib-images", type=int, default=64, help="pictures used (default 64)")
+    q.add_argument(
+        "--calib-images", type=POSITIVE_INT, default=64, help="pictures used (default 64)"
+    )
     q.add_argument(
         "--calib-method",
         choices=("minmax", "entropy", "percentile"),
@@ -89,14 +86,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {output}")
         return 0
 
-    size = None
-    if args.img_size:
-        if len(args.img_size) > 2:
-            raise DarkyoloError(
-                f"--img-size takes one side or height and width, got {args.img_size}"
-            )
-        sides = list(args.img_size) * (2 if len(args.img_size) == 1 else 1)
-        size = (sides[0], sides[1])
+    size = input_hw(args.img_size)
+    if size is not None:
         model.set_input_size(*size)
     names = class_names(model.num_classes, args.names or source.names)
     if args.int8:

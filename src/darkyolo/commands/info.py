@@ -4,11 +4,12 @@ bundled trained models and cfgs."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from darkyolo.darknet.cfg import bundled_cfgs, load_cfg
-from darkyolo.darknet.shapes import infer_shapes
-from darkyolo.models.darknet import Darknet
-from darkyolo.models.zoo import DEFAULT_MODEL, TRAINED_MODELS, trained_model
+from darkyolo.values import add_input_size, input_hw
+
+if TYPE_CHECKING:
+    from darkyolo.models.darknet import Darknet
 
 HELP = "list the bundled models, or show one's layers, output shapes, parameters and FLOPs"
 
@@ -20,18 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trained model name (yolov3-tiny-coco), bundled cfg name (yolov3) or .cfg path; "
         "none: list the bundled models",
     )
-    parser.add_argument(
-        "--img-size",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help="input size: N for square or H W (default: the cfg's [net] size)",
+    add_input_size(
+        parser, "input size: one side, or height and width (default: the cfg's [net] size)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
 def describe(model: Darknet, height: int, width: int) -> str:
     """The layer table and a summary line, as ``darkyolo info`` prints it."""
+    from darkyolo.darknet.shapes import infer_shapes
+
     shapes = infer_shapes(model.config, height, width)
     params = [sum(p.numel() for p in layer.parameters()) for layer in model.layers]
     lines = [f"{'layer':>5}  {'type':<9}{'':<28}{'output':>18}  {'params':>10}  {'GFLOPs':>7}"]
@@ -49,6 +48,8 @@ def describe(model: Darknet, height: int, width: int) -> str:
 
 
 def summary(model: Darknet, height: int, width: int) -> str:
+    from darkyolo.darknet.shapes import infer_shapes
+
     shapes = infer_shapes(model.config, height, width)
     params = sum(p.numel() for p in model.parameters())
     flops = sum(s.flops for s in shapes) / 1e9
@@ -69,6 +70,9 @@ def summary(model: Darknet, height: int, width: int) -> str:
 
 def bundled_models() -> str:
     """The trained models (name, aliases, classes, what for) and the bundled cfgs, as a table."""
+    from darkyolo.darknet.cfg import bundled_cfgs, load_cfg
+    from darkyolo.models.zoo import DEFAULT_MODEL, TRAINED_MODELS
+
     lines = ["trained models (cfg, weights and class names; --model NAME):"]
     for entry in TRAINED_MODELS:
         cfg, _, _ = entry.files()
@@ -86,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         print(bundled_models())
         return 0
+    from darkyolo.darknet.cfg import load_cfg
+    from darkyolo.models.darknet import Darknet
+    from darkyolo.models.zoo import trained_model
+
     trained = trained_model(args.model)
     model = Darknet(load_cfg(trained.files()[0] if trained else args.model))
-    if args.img_size:
-        if len(args.img_size) > 2:
-            raise SystemExit("darkyolo info: error: --img-size takes N or H W")
-        height, width = args.img_size if len(args.img_size) == 2 else args.img_size * 2
-        model.set_input_size(height, width)
+    size = input_hw(args.img_size)
+    if size is not None:
+        model.set_input_size(*size)
     height, width = model.input_size
     print(summary(model, height, width) if args.quiet else describe(model, height, width))
     return 0

@@ -8,32 +8,53 @@ from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
+from darkyolo.serve.settings import MAX_BODY_BYTES, MAX_PIXELS
+from darkyolo.values import (
+    INPUT_SIDE,
+    NON_NEGATIVE_FLOAT,
+    PORT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    PROBABILITY,
+)
 
 HELP = "serve a model over HTTP: POST /v1/detect, a web page at /, Prometheus /metrics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.serve.settings import MAX_BODY_BYTES, MAX_PIXELS
-
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=PORT, default=8000)
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
-    parser.add_argument("--img-size", type=int, help="default input side (default: the cfg's)")
-    parser.add_argument("--conf", type=float, default=0.25, help="default score threshold")
-    parser.add_argument("--iou", type=float, default=0.45, help="default NMS IoU")
-    parser.add_argument("--max-det", type=int, default=300, help="default detections per picture")
-    parser.add_argument("--max-batch", type=int, default=8, help="pictures per network call")
     parser.add_argument(
-        "--max-wait-ms", type=float, default=10.0, help="how long a batch waits to fill"
+        "--img-size", type=INPUT_SIDE, help="default input side (default: the cfg's)"
     )
-    parser.add_argument("--queue-size", type=int, default=64, help="pictures waiting at most")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--conf", type=PROBABILITY, default=0.25, help="default score threshold")
+    parser.add_argument("--iou", type=PROBABILITY, default=0.45, help="default NMS IoU")
     parser.add_argument(
-        "--max-body-mb", type=float, default=MAX_BODY_BYTES / 2**20, help="request body limit"
+        "--max-det", type=POSITIVE_INT, default=300, help="default detections per picture"
     )
     parser.add_argument(
-        "--max-pixels", type=int, default=MAX_PIXELS, help="pixels per picture at most"
+        "--max-batch", type=POSITIVE_INT, default=8, help="pictures per network call"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=10.0,
+        help="how long a batch waits to fill",
+    )
+    parser.add_argument(
+        "--queue-size", type=POSITIVE_INT, default=64, help="pictures waiting at most"
+    )
+    parser.add_argument("--timeout", type=POSITIVE_FLOAT, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--max-body-mb",
+        type=POSITIVE_FLOAT,
+        default=MAX_BODY_BYTES / 2**20,
+        help="request body limit",
+    )
+    parser.add_argument(
+        "--max-pixels", type=POSITIVE_INT, default=MAX_PIXELS, help="pixels per picture at most"
     )
     parser.add_argument(
         "--api-key-file", type=Path, help="file holding the key that /v1/* then requires"
@@ -42,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cors-origin", action="append", default=[], help="allow browser calls from this origin"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (torch backend)")
-    parser.add_argument("--threads", type=int, help="CPU threads for the network")
+    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 
 from darkyolo.commands.model_args import add_model_arguments
+from darkyolo.evaluation.options import ValOptions
+from darkyolo.values import INPUT_SIDE, NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY
 
 HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class AP"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from darkyolo.evaluation.validate import ValOptions
-
     add_model_arguments(parser)
     parser.add_argument(
         "--data",
@@ -32,19 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pictures that cannot be decoded: leave them out, counted and named (default), or "
         "stop; truncated ones are repaired",
     )
-    parser.add_argument("--img-size", type=int, help="input side (default: the cfg's width)")
-    parser.add_argument("--batch", type=int, default=ValOptions.batch_size)
-    parser.add_argument("--conf", type=float, default=ValOptions.conf, help="score threshold")
-    parser.add_argument("--iou", type=float, default=ValOptions.iou, help="NMS IoU (Darknet: 0.45)")
+    parser.add_argument("--img-size", type=INPUT_SIDE, help="input side (default: the cfg's width)")  # fmt: skip
+    parser.add_argument("--batch", type=POSITIVE_INT, default=ValOptions.batch_size)
+    parser.add_argument("--conf", type=PROBABILITY, default=ValOptions.conf, help="score threshold")  # fmt: skip
+    parser.add_argument("--iou", type=PROBABILITY, default=ValOptions.iou, help="NMS IoU (Darknet: 0.45)")  # fmt: skip
     parser.add_argument(
-        "--max-det", type=int, default=ValOptions.max_det, help="detections per image"
+        "--max-det", type=POSITIVE_INT, default=ValOptions.max_det, help="detections per image"
     )
     parser.add_argument("--single-label", action="store_true", help="one class per box")
     voc = parser.add_mutually_exclusive_group()
     voc.add_argument("--voc07", action="store_true", help="also VOC2007 11-point AP at IoU .5")
     voc.add_argument("--voc10", action="store_true", help="also VOC2010+ all-point AP at IoU .5")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=NON_NEGATIVE_INT, default=2)
     parser.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
     parser.add_argument("--project", default="runs/val", help="output root")
     parser.add_argument("--name", default="exp")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.device import resolve_device
     from darkyolo.errors import DataError
     from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
-    from darkyolo.evaluation.validate import ValOptions, evaluate
+    from darkyolo.evaluation.validate import evaluate
     from darkyolo.inference.outputs import new_run_dir
     from darkyolo.models.zoo import resolve_model
 

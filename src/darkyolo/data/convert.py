@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.data.crops import MIN_CROP_SIDE, write_crops
 from darkyolo.data.description import IMAGE_SUFFIXES, image_size, load_dataset
 from darkyolo.data.formats.coco import read_coco, split_name, write_coco
 from darkyolo.data.formats.voc import parse_voc_xml, voc_to_record
@@ -119,6 +118,8 @@ class ConvertReport:
                 f"  split {name} ({role}): {images} images, {boxes} boxes, {empty} without boxes"
             )
         out.append(f"  boxes written: {self.boxes_written} of {self.boxes_read} read")
+        from darkyolo.data.crops import MIN_CROP_SIDE  # crops need OpenCV: loaded when used
+
         labels = {
             "crowd": "crowd boxes skipped",
             "difficult": "difficult boxes skipped",
@@ -221,6 +222,8 @@ def _write_crops(
     source: _Source, dst: Path, options: ConvertOptions, report: ConvertReport
 ) -> None:
     """Each box as a picture under ``dst/train|val/<class>/`` (by the split's role)."""
+    from darkyolo.data.crops import write_crops
+
     for split in source.splits:
         folder = dst / ("train" if split.role == "train" else "val")
         written, small, unreadable = write_crops(

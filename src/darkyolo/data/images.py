@@ -230,16 +230,42 @@ def iter_video_frames(
         capture.release()
 
 
+@dataclass(frozen=True)
+class Source:
+    """One thing a source list names, in the order given: an ``image`` or ``video`` file, or a
+    ``missing`` entry (``path`` as written, ``reason`` why it names nothing)."""
+
+    kind: str
+    path: Path
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        """``gone.jpg (no such file or folder)``: what a missing entry is reported as."""
+        return f"{self.path} ({self.reason})"
+
+
 @dataclass
 class SourceList:
-    """What a list of sources names: image files, video files, and entries that matched nothing."""
+    """What a list of sources names, in order: image files, video files, and entries that matched
+    nothing."""
 
-    images: list[Path] = field(default_factory=list)
-    videos: list[Path] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    entries: list[Source] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Path]:
+        return [e.path for e in self.entries if e.kind == "image"]
+
+    @property
+    def videos(self) -> list[Path]:
+        return [e.path for e in self.entries if e.kind == "video"]
+
+    @property
+    def missing(self) -> list[str]:
+        return [e.message for e in self.entries if e.kind == "missing"]
 
     def __len__(self) -> int:
-        return len(self.images) + len(self.videos)
+        return sum(e.kind != "missing" for e in self.entries)
 
 
 def _is_glob(text: str) -> bool:
@@ -282,22 +308,22 @@ def collect_sources(sources: Iterable[str | Path], recursive: bool = False) -> S
     found = SourceList()
 
     def add_file(path: Path) -> None:
-        suffix = path.suffix.lower()
-        if suffix in VIDEO_SUFFIXES:
-            found.videos.append(path)
-        else:
-            found.images.append(path)
+        kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+        found.entries.append(Source(kind, path))
+
+    def add_missing(text: str, reason: str) -> None:
+        found.entries.append(Source("missing", Path(text), reason))
 
     for source in sources:
         text = os.fspath(source)
         path = Path(text)
         if path.is_dir():
             images = _images_in(path, recursive)
-            found.images.extend(images)
+            found.entries.extend(Source("image", image) for image in images)
             if not images:
-                found.missing.append(f"{text} (a folder with no images)")
+                add_missing(text, "a folder with no images")
         elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
-            found.images.extend(_read_list(path))
+            found.entries.extend(Source("image", image) for image in _read_list(path))
         elif path.is_file():
             add_file(path)
         elif _is_glob(text):
@@ -310,7 +336,7 @@ def collect_sources(sources: Iterable[str | Path], recursive: bool = False) -> S
             for file in files:
                 add_file(file)
             if not files:
-                found.missing.append(f"{text} (no image or video matches)")
+                add_missing(text, "no image or video matches")
         else:
-            found.missing.append(f"{text} (no such file or folder)")
+            add_missing(text, "no such file or folder")
     return found

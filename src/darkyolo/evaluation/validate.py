@@ -8,8 +8,6 @@ used (beyond what the network sees).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -19,49 +17,18 @@ from darkyolo.data.dataset import LetterboxDataset, collate_letterbox
 from darkyolo.data.letterbox import letterbox_params
 from darkyolo.data.records import ImageRecord
 from darkyolo.evaluation.evaluator import DetectionEvaluator, EvalResult
+from darkyolo.evaluation.options import ValOptions
 from darkyolo.postprocess import NmsMethod, postprocess, scale_to_original
 
-if TYPE_CHECKING:
-    from darkyolo.training.plan import TrainPlan
-
-
-@dataclass(frozen=True)
-class ValOptions:
-    """How predictions are made and scored.
-
-    ``conf`` 0.001 keeps the low-score tail that AP integrates over; ``iou`` 0.6 is the NMS IoU
-    (Darknet's ``map`` uses 0.45); ``multi_label`` keeps every class above ``conf`` per box, as
-    Darknet does; ``voc_metric`` adds VOC AP (``voc07`` 11-point or ``voc10`` all-point).
-    """
-
-    img_size: int = 416
-    batch_size: int = 8
-    conf: float = 0.001
-    iou: float = 0.6
-    max_det: int = 300
-    multi_label: bool = True
-    voc_metric: str | None = None
-    workers: int = 0
-
-    @classmethod
-    def from_plan(cls, plan: TrainPlan) -> ValOptions:
-        """The validation a training run does after its epochs: the plan's input size, the
-        run's ``val_*`` options, at most two loader workers."""
-        options = plan.options
-        return cls(
-            img_size=plan.img_size,
-            batch_size=options.val_batch,
-            conf=options.val_conf,
-            iou=options.val_iou,
-            workers=min(options.workers, 2),
-        )
+#: what :func:`evaluate` runs with when given no settings
+DEFAULT_SETTINGS = ValOptions()
 
 
 def evaluate(
     model: nn.Module,
     records: Sequence[ImageRecord],
     class_names: Sequence[str],
-    settings: ValOptions = ValOptions(),
+    settings: ValOptions = DEFAULT_SETTINGS,
     device: torch.device | str = "cpu",
     progress: bool = False,
     amp_dtype: torch.dtype | None = None,

@@ -30,9 +30,10 @@ _WRITABLE = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"
 
 
 def new_run_dir(
-    root: str | Path = "runs/detect", name: str = "exp", exist_ok: bool = False
+    root: str | Path = "runs/detect", name: str = "exp", exist_ok: bool = False, create: bool = True
 ) -> Path:
-    """``root/name``, or the first free ``root/name2``, ``root/name3``... (created)."""
+    """``root/name``, or the first free ``root/name2``, ``root/name3``... (created unless
+    ``create`` is False: then whoever writes first makes it)."""
     root = Path(root)
     path = root / name
     if not exist_ok:
@@ -40,7 +41,8 @@ def new_run_dir(
         while path.exists():
             path = root / f"{name}{number}"
             number += 1
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -128,8 +130,12 @@ class ResultWriter:
         self._taken: set[str] = set()
         self._videos: dict[str, cv2.VideoWriter] = {}
         self.written: list[Path] = []
-        if save_txt:
-            (self.run_dir / "labels").mkdir(parents=True, exist_ok=True)
+
+    def _folder(self, sub: str = "") -> Path:
+        """``run_dir`` (or a folder inside it), made when the first file goes there."""
+        folder = self.run_dir / sub if sub else self.run_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _stem(self, source: str) -> str:
         if source not in self._used:
@@ -163,7 +169,7 @@ class ResultWriter:
         if self.save_txt:
             name = stem if prediction.frame is None else f"{stem}_{prediction.frame}"
             lines = yolo_lines(prediction)
-            path = self.run_dir / "labels" / f"{name}.txt"
+            path = self._folder("labels") / f"{name}.txt"
             path.write_text("".join(line + "\n" for line in lines))
         if self.save_json:
             image_id = None
@@ -175,7 +181,7 @@ class ResultWriter:
     def _write_picture(self, source: str, stem: str, rgb: np.ndarray) -> None:
         suffix = Path(source).suffix.lower()
         suffix = suffix if suffix in _WRITABLE else ".png"
-        path = self.run_dir / f"{stem}{suffix}"
+        path = self._folder() / f"{stem}{suffix}"
         if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
             raise DataError("OpenCV could not write the annotated picture", str(path))
         self.written.append(path)
@@ -184,7 +190,7 @@ class ResultWriter:
         writer = self._videos.get(source)
         if writer is None:
             fps = video_info(source).fps or 25.0
-            path = self.run_dir / f"{stem}.mp4"
+            path = self._folder() / f"{stem}.mp4"
             h, w = rgb.shape[:2]
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
             if not writer.isOpened():
@@ -200,6 +206,6 @@ class ResultWriter:
         self._videos.clear()
         if not self.save_json:
             return None
-        path = self.run_dir / "predictions.json"
+        path = self._folder() / "predictions.json"
         path.write_text(json.dumps(self.records))
         return path

@@ -32,6 +32,8 @@ from torch import Tensor
 from darkyolo.darknet.cfg import bundled_names_file
 from darkyolo.data.images import (
     MAX_PIXELS,
+    Source,
+    SourceList,
     collect_sources,
     decode,
     iter_video_frames,
@@ -477,7 +479,7 @@ class Detector:
 
     def stream(
         self,
-        sources: Iterable[str | Path],
+        sources: Iterable[str | Path] | SourceList,
         *,
         keep_images: bool = False,
         video_stride: int = 1,
@@ -487,18 +489,25 @@ class Detector:
         """Detect over sources (files, folders, globs, ``.txt`` lists, videos), batch by batch.
 
         Yields a :class:`Prediction` per picture or video frame, and a :class:`ReadFailure` for
-        each source that matched nothing or could not be read; the run goes on past failures.
+        each source that matched nothing or could not be read, in the order the sources name
+        them; the run goes on past failures. ``sources`` may be a
+        :class:`~darkyolo.data.images.SourceList` already collected.
         Reading and letterboxing run ``workers`` pictures ahead of the network in threads.
         """
         if video_stride < 1:
             raise OptionError(f"video stride must be at least 1, got {video_stride}")
-        found = collect_sources(sources, recursive=recursive)
-        for missing in found.missing:
-            yield ReadFailure(missing.split(" (")[0], missing)
-        jobs = self._jobs(found.images, found.videos, video_stride)
+        found = (
+            sources
+            if isinstance(sources, SourceList)
+            else collect_sources(sources, recursive=recursive)
+        )
+        jobs = self._jobs(found.entries, video_stride)
         lookahead = max(2, 2 * self.batch_size)
         pending: deque[tuple[str, Future[_Item]]] = deque()
         batch: list[_Item] = []
+        # what the batch's pictures and the failures among them yield, in input order
+        # (None: the batch's next prediction)
+        order: list[ReadFailure | None] = []
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
             def refill() -> None:
@@ -509,6 +518,13 @@ class Detector:
                     source, make = job
                     pending.append((source, pool.submit(make)))
 
+            def flush() -> Iterator[Prediction | ReadFailure]:
+                predictions = iter(self._detect_batch(batch, keep_images) if batch else [])
+                for entry in order:
+                    yield next(predictions) if entry is None else entry
+                batch.clear()
+                order.clear()
+
             refill()
             while pending:
                 source, future = pending.popleft()
@@ -516,36 +532,41 @@ class Detector:
                 try:
                     item = future.result()
                 except DarkyoloError as error:
-                    yield ReadFailure(source, str(error))
+                    order.append(ReadFailure(source, str(error)))
+                    if not batch:
+                        yield from flush()
                     refill()
                     continue
                 finally:
                     self.timings.read += time.perf_counter() - t0
                 refill()
                 batch.append(item)
+                order.append(None)
                 if len(batch) == self.batch_size:
-                    yield from self._detect_batch(batch, keep_images)
-                    batch = []
-            if batch:
-                yield from self._detect_batch(batch, keep_images)
+                    yield from flush()
+            yield from flush()
 
     def _jobs(
-        self, images: list[Path], videos: list[Path], video_stride: int
+        self, entries: list[Source], video_stride: int
     ) -> Iterator[tuple[str, Callable[[], _Item]]]:
+        """In the sources' order: one job per picture and video frame, and a failing job for
+        each entry that names nothing or a video that cannot be opened."""
         hw, limit = self.input_hw, self.max_pixels
-        for path in images:
-            yield str(path), (lambda p=str(path): _prepare(p, None, None, hw, limit))
-        for path in videos:
-            try:
-                frames = iter_video_frames(path, video_stride, limit)
-                for index, frame in frames:
-                    yield (
-                        str(path),
-                        lambda p=str(path), i=index, f=frame: _prepare(p, i, f, hw, limit),
-                    )
-            except DataError as error:
-                message = str(error)
-                yield str(path), (lambda m=message: _raise(m))
+        for entry in entries:
+            path = str(entry.path)
+            if entry.kind == "missing":
+                yield path, (lambda m=entry.message: _raise(m))
+            elif entry.kind == "image":
+                yield path, (lambda p=path: _prepare(p, None, None, hw, limit))
+            else:
+                try:
+                    for index, frame in iter_video_frames(entry.path, video_stride, limit):
+                        yield (
+                            path,
+                            lambda p=path, i=index, f=frame: _prepare(p, i, f, hw, limit),
+                        )
+                except DataError as error:
+                    yield path, (lambda m=str(error): _raise(m))
 
 
 def _raise(message: str) -> _Item:

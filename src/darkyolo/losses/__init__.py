@@ -32,7 +32,6 @@ from darkyolo.losses.yolo import YoloLoss
 from darkyolo.models.heads import DetectionHead, RegionHead, YoloHead
 
 __all__ = [
-    "LOSS_MODES",
     "AlignedLoss",
     "DetectionLoss",
     "RegionLoss",
@@ -41,10 +40,6 @@ __all__ = [
     "build_loss",
 ]
 
-#: training modes: ``darknet`` (each head's own Darknet loss, as its cfg says), ``scaled``
-#: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained) or ``aligned``
-#: (:mod:`darkyolo.losses.aligned`: task-aligned assignment, alignment-weighted objectness)
-LOSS_MODES = ("darknet", "scaled", "aligned")
 _MODE_LOSSES = {"scaled": ScaledLoss, "aligned": AlignedLoss}
 
 
@@ -58,8 +53,9 @@ class DetectionLoss:
     def __init__(self, heads: Sequence[DetectionHead], mode: str = "darknet") -> None:
         if not heads:
             raise ValueError("a detection loss needs at least one head")
-        if mode not in LOSS_MODES:
-            raise ValueError(f"unknown loss mode {mode!r}, expected {'|'.join(LOSS_MODES)}")
+        if mode != "darknet" and mode not in _MODE_LOSSES:
+            modes = "|".join(("darknet", *_MODE_LOSSES))
+            raise ValueError(f"unknown loss mode {mode!r}, expected {modes}")
         self.mode = mode
         self.losses: list[RegionLoss | YoloLoss] = []
         for head in heads:

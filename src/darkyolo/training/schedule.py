@@ -21,6 +21,7 @@ from torch import nn
 
 from darkyolo.darknet.cfg import NetSpec
 from darkyolo.errors import OptionError
+from darkyolo.training.options import OPTIMIZERS
 
 POLICIES = ("steps", "cosine", "poly", "constant")
 
@@ -109,9 +110,6 @@ def parameter_groups(model: nn.Module, decay: float) -> list[dict]:
             (decayed if is_kernel else plain).append(param)
     groups = [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
-
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def make_optimizer(

@@ -59,11 +59,8 @@ from darkyolo.training.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from darkyolo.training.plan import (
-    AMP_MODES,
-    TrainOptions,
-    plan_training,
-)
+from darkyolo.training.options import AMP_MODES, TrainOptions
+from darkyolo.training.plan import plan_training
 from darkyolo.training.schedule import (
     ModelEMA,
     ema_warmup,
