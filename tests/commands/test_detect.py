@@ -189,3 +189,26 @@ def test_image_ids_come_from_a_coco_json_by_file_name(tmp_path, weights, capsys)
     assert "1 pictures are not in" in capsys.readouterr().err
     results = json.loads((tmp_path / "runs" / "exp" / "predictions.json").read_text())
     assert {r["image_id"] for r in results} == {4242, "other"}
+
+
+def test_a_missing_source_is_found_before_the_model_loads(tmp_path, capsys):
+    # the model does not exist either: the sources are checked first, and no folder is made
+    argv = ["detect", str(tmp_path / "no_such.jpg"), "--model", str(tmp_path / "no.cfg")]
+    assert main([*argv, "--project", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing to detect on" in err and "no_such.jpg" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_nosave_and_unreadable_runs_make_no_folder(tmp_path, weights, capsys):
+    good = tmp_path / "ok.png"
+    cv2.imwrite(str(good), np.full((50, 70, 3), 128, np.uint8))
+    assert detect(tmp_path, [good], weights, "--nosave") == 0
+    assert "results in" not in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    assert detect(tmp_path, [bad], weights, "--save-json") == 2
+    assert not (tmp_path / "runs").exists()
+    assert detect(tmp_path, [good], weights, "--nosave", "--save-txt") == 0
+    assert (tmp_path / "runs" / "exp" / "labels" / "ok.txt").is_file()

@@ -141,3 +141,21 @@ def test_bf16_stays_close_to_float32(model, pictures):
     assert (a[..., :2] - b[..., :2]).abs().max() < 0.02
     with pytest.raises(DarkyoloError, match="bf16"):
         Detector(model, backend="onnxruntime", bf16=True)
+
+
+def test_stream_keeps_the_input_order_with_failures_in_their_place(tmp_path) -> None:
+    names = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((40, 60, 3), 40 * i, np.uint8)).save(path)
+        names.append(str(path))
+    (tmp_path / "bad.jpg").write_bytes(b"garbage")
+    sources = [names[0], str(tmp_path / "gone.jpg"), names[1], str(tmp_path / "bad.jpg"), names[2]]
+    for batch in (1, 2, 4):
+        detector = Detector("yolov3-tiny", random_weights=True, img_size=64, batch_size=batch)
+        seen = [
+            ("fail" if isinstance(r, ReadFailure) else "ok", Path(r.source).name)
+            for r in detector.stream(sources)
+        ]
+        assert seen == [("ok", "0.png"), ("fail", "gone.jpg"), ("ok", "1.png"),
+                        ("fail", "bad.jpg"), ("ok", "2.png")], batch  # fmt: skip

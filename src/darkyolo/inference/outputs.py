@@ -200,11 +200,12 @@ class ResultWriter:
         writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
 
     def close(self) -> Path | None:
-        """Finish videos and write the JSON; returns the JSON's path when one was asked for."""
+        """Finish videos and write the JSON; returns the JSON's path when one was asked for and
+        a picture was written (a run that read nothing leaves no folder behind)."""
         for writer in self._videos.values():
             writer.release()
         self._videos.clear()
-        if not self.save_json:
+        if not self.save_json or not self._used:
             return None
         path = self._folder() / "predictions.json"
         path.write_text(json.dumps(self.records))
