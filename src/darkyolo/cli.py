@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        print(f"darkyolo {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # a command may say what was kept (train: last.pt)
+        note = f"; {stop}" if str(stop) else ""
+        print(f"darkyolo {args.command}: interrupted{note}", file=sys.stderr)
         return 130
 
 

@@ -69,7 +69,11 @@ def _train(args: argparse.Namespace) -> int:
     from darkyolo.commands.train import options_from_args, require_data
 
     require_data(args, "class folders or a .data file")
-    ClassifierTrainer(options_from_args(args)).fit()
+    trainer = ClassifierTrainer(options_from_args(args))
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(trainer.interrupted_note("darkyolo classify train")) from None
     return 0
 
 

@@ -155,5 +155,9 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.training.trainer import Trainer
 
     require_data(args, "a .data file")
-    Trainer(options_from_args(args)).fit()
+    trainer = Trainer(options_from_args(args))
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(trainer.interrupted_note()) from None
     return 0

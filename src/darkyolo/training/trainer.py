@@ -675,6 +675,14 @@ class Trainer:
             stopped_early=stopped_early,
         )
 
+    def interrupted_note(self, command: str = "darkyolo train") -> str:
+        """What an interrupted run kept and how to go on: the last finished epoch's ``last.pt``
+        and the ``--resume`` command, or that nothing was saved yet."""
+        last = self.weights_dir / "last.pt" if hasattr(self, "weights_dir") else None
+        if last is None or not last.is_file():
+            return "no epoch had finished, so nothing was saved"
+        return f"the last finished epoch is in {last}; go on with: {command} --resume {last}"
+
     def _stop_on_bad_picture(self, error: DataError) -> str:
         """Save ``last.pt`` (the state of this moment; a resume repeats the epoch under way) and
         say which picture stopped the run."""

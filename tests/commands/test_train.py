@@ -1,0 +1,52 @@
+"""``darkyolo train`` from the command line: what an interrupted run says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from darkyolo.cli import main
+from darkyolo.training.trainer import Trainer
+
+
+def test_ctrl_c_names_last_pt_and_the_resume_command(
+    tmp_path: Path, bccd_small: Path, tiny_cfg_file: Path, monkeypatch, capsys
+) -> None:
+    fit = Trainer.fit
+
+    def one_epoch_then_ctrl_c(self: Trainer, stop_after: int | None = None):
+        fit(self, stop_after=1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", one_epoch_then_ctrl_c)
+    argv = ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "3",
+            "--batch", "4", "--img-size", "64", "--workers", "0", "--no-progress", "--no-plots",
+            "--project", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 130
+    last = tmp_path / "runs" / "exp" / "weights" / "last.pt"
+    assert last.is_file()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"darkyolo train: interrupted; the last finished epoch is in {last}; go on with: "
+        f"darkyolo train --resume {last}"
+    )
+
+
+def test_ctrl_c_before_an_epoch_ends_says_nothing_was_saved(
+    tmp_path: Path, bccd_small: Path, tiny_cfg_file: Path, monkeypatch, capsys
+) -> None:
+    def interrupted(self: Trainer, stop_after: int | None = None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    argv = ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--project", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 130
+    assert "interrupted; no epoch had finished, so nothing was saved" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--anchors", "--mosaic"])
+def test_detection_options_are_in_train_help(flag: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert flag in capsys.readouterr().out
