@@ -76,3 +76,29 @@ def test_export_weights_round_trip(tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(WeightsError, match="folded"):
         export_weights(model.fuse(), tmp_path / "fused.weights")
+
+
+def test_a_fixed_shape_export_names_the_shape_it_takes(tmp_path):
+    from darkyolo.inference.predictor import OnnxBackend
+
+    model = randomized("yolov3-tiny", 64)
+    path = export_onnx(model, tmp_path / "static.onnx", dynamic=False)
+    backend = OnnxBackend(path)
+    assert backend(np.zeros((1, 64, 64, 3), np.float32)).shape[0] == 1
+    with pytest.raises(DarkyoloError) as error:
+        backend(np.zeros((2, 96, 64, 3), np.float32))
+    message = str(error.value)
+    assert "\n" not in message
+    assert "static.onnx: this ONNX file takes input [1, 3, 64, 64]" in message
+    assert "given [2, 3, 96, 64]" in message
+
+
+def test_onnx_export_without_its_extra_says_what_to_install(tmp_path, monkeypatch):
+    import darkyolo.extras
+
+    real = darkyolo.extras.find_spec
+    monkeypatch.setattr(
+        darkyolo.extras, "find_spec", lambda name: None if name == "onnx" else real(name)
+    )
+    with pytest.raises(DarkyoloError, match=r"needs onnx, which is not installed: pip install 'darkyolo\[export\]'"):  # fmt: skip
+        onnx_bytes(randomized("yolov3-tiny", 64))

@@ -35,7 +35,9 @@ def test_a_kind_reads_its_words_and_refuses_the_rest(kind, good, bad) -> None:
     for text in good:
         kind.parse(text)
     for text in bad:
-        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(f"expected {kind.what}, got")):
+        with pytest.raises(
+            argparse.ArgumentTypeError, match=re.escape(f"expected {kind.what}, got")
+        ):
             kind.parse(text)
 
 

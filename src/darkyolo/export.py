@@ -74,6 +74,9 @@ def onnx_bytes(
     ``input_hw`` is the example size for tracing and the default size in the metadata
     (default ``model.input_size``).
     """
+    from darkyolo.extras import require
+
+    require("export", "ONNX export", ("onnx", "onnxruntime"))
     import onnx
 
     input_hw = tuple(input_hw or model.input_size)  # type: ignore[assignment]
@@ -124,6 +127,9 @@ def export_onnx(
 def onnx_session(model: str | Path | bytes, threads: int | None = None, spin: bool = True):
     """An ONNX Runtime CPU session with all graph optimisations (``threads`` intra-op threads;
     ``spin=False`` lets idle threads sleep)."""
+    from darkyolo.extras import require
+
+    require("export", "running an ONNX file", ("onnxruntime",))
     import onnxruntime as ort
 
     options = ort.SessionOptions()

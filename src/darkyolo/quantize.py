@@ -118,6 +118,9 @@ def quantize_onnx(
 ) -> bytes:
     """int8 QDQ model bytes from float32 export bytes, calibrated on ``pictures`` (float32
     ``[N, H, W, 3]`` in 0..1, letterboxed); ``keep_float`` node names stay float32."""
+    from darkyolo.extras import require
+
+    require("export", "int8 quantization")
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,

@@ -64,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.models.zoo import resolve_model
 
     task = None if args.prefix is not None or args.format == "weights" else "detect"
+    if task == "detect":  # before the model loads
+        from darkyolo.extras import require
+
+        require("export", "darkyolo export --format onnx" + (" --int8" if args.int8 else ""))
+
     source = resolve_model(args.model, args.weights, random_weights=args.random_weights, task=task)
     for note in source.notes:
         print(note)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
@@ -67,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from darkyolo.extras import require
+
+    require("serve", "darkyolo serve")
+    _check_port(args.host, args.port)
+
     import logging
 
     import uvicorn
@@ -117,3 +123,26 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(detector, settings)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning")
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line, before the model loads or the service is announced, when ``host:port`` cannot
+    be bound (in use, or an address this machine does not have)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise DarkyoloError(f"--host {host}: not an address here ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = (
+                "already in use; choose another --port"
+                if error.errno == errno.EADDRINUSE
+                else f"{error.strerror}; check --host"
+            )
+            raise DarkyoloError(f"cannot serve on {host}:{port}: {reason}") from None

@@ -229,6 +229,10 @@ class OnnxBackend:
         self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
         meta = onnx_metadata(self.session)
         where = "<memory>" if isinstance(source, bytes) else str(source)
+        self.where = where
+        #: the input shape the file was exported with: a number per fixed dimension, a name or
+        #: None per free one (``export --static`` fixes them all)
+        self.input_shape = tuple(self.session.get_inputs()[0].shape)
         if meta.get("producer") != "darkyolo":
             raise DarkyoloError(f"{where}: not a darkyolo ONNX export (no darkyolo metadata)")
         self.num_classes = int(meta["num_classes"])
@@ -242,9 +246,23 @@ class OnnxBackend:
             self.names = list(json.loads(meta["names"]))
 
     def __call__(self, batch: np.ndarray) -> Tensor:
-        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-        out = self.session.run([self.output_name], {self.input_name: x})[0]
-        return torch.from_numpy(out)
+        """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]``."""
+        return self.run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+
+    def run(self, x: np.ndarray) -> Tensor:
+        """``x``: float32 ``[B, 3, H, W]`` -> decoded rows ``[B, N, 5+C]``; a shape the file
+        does not take (a fixed-shape export at another batch or size) is one line naming both."""
+        fixed = [isinstance(d, int) for d in self.input_shape]
+        if len(self.input_shape) != x.ndim or any(
+            f and d != n for f, d, n in zip(fixed, self.input_shape, x.shape)
+        ):
+            expected = ", ".join(str(d) if f else "*" for f, d in zip(fixed, self.input_shape))
+            raise DarkyoloError(
+                f"{self.where}: this ONNX file takes input [{expected}] (batch, channels, height, "
+                f"width; fixed at export), given [{', '.join(map(str, x.shape))}]: use that batch "
+                "and --img-size, or export again without --static"
+            )
+        return torch.from_numpy(self.session.run([self.output_name], {self.input_name: x})[0])
 
 
 class OnnxNetwork(torch.nn.Module):
@@ -261,11 +279,7 @@ class OnnxNetwork(torch.nn.Module):
         self.nms = self.backend.nms
 
     def forward(self, x: Tensor) -> Tensor:
-        batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        rows = self.backend.session.run(
-            [self.backend.output_name], {self.backend.input_name: batch}
-        )
-        return torch.from_numpy(rows[0])
+        return self.backend.run(np.ascontiguousarray(x.detach().float().cpu().numpy()))
 
 
 # --------------------------------------------------------------------------- the detector

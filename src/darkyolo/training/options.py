@@ -12,8 +12,8 @@ from typing import Any
 from darkyolo.errors import OptionError
 from darkyolo.evaluation.options import ValOptions
 from darkyolo.values import (
-    INPUT_SIDE,
     BELOW_ONE,
+    INPUT_SIDE,
     NON_NEGATIVE_FLOAT,
     NON_NEGATIVE_INT,
     OPEN_PROBABILITY,
