@@ -45,7 +45,7 @@ def test_a_kind_checks_python_values_by_option_name() -> None:
     POSITIVE_INT.check("--batch", 16)
     with pytest.raises(OptionError, match=r"--batch must be a whole number of at least 1, got 0"):
         POSITIVE_INT.check("--batch", 0)
-    with pytest.raises(OptionError, match="got 2.5"):
+    with pytest.raises(OptionError, match=r"got 2\.5"):
         POSITIVE_INT.check("--batch", 2.5)
     with pytest.raises(OptionError, match="got True"):
         POSITIVE_INT.check("--batch", True)
