@@ -43,3 +43,16 @@ def test_check_unreadable_data_file_is_exit_two(tmp_path, capsys):
     (tmp_path / "x.data").write_text("names=none.names\ntrain=images\n")
     assert main(["check", str(tmp_path / "x.data")]) == 2
     assert "names=none.names: not found" in capsys.readouterr().err
+
+
+def test_a_list_used_for_train_and_valid_reports_each_problem_once_with_its_splits(
+    tmp_path, capsys
+):
+    data = _dataset(tmp_path, "0 0.5 0.5 0.5 0.5\n5 0.5 0.5 0.1 0.1\n")
+    (tmp_path / "all.txt").write_text("images/a.jpg\n")
+    data.write_text("classes=2\nnames=x.names\ntrain=all.txt\nvalid=all.txt\n")
+    assert main(["check", str(data)]) == 1
+    out = capsys.readouterr().out
+    line = f"{tmp_path / 'labels' / 'a.txt'}:2: error: class 5 is outside 0..1 (train and val)"
+    assert out.count("class 5 is outside") == 1 and line in out
+    assert "1 errors, 1 warnings" in out  # the error, and the picture listed in both splits

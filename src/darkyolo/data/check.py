@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,31 +107,41 @@ def check_dataset(
     spec = load_dataset(path)
     report = CheckReport(spec)
     listed: dict[Path, str] = {}
+    found: dict[tuple, Problem] = {}  # each problem once, with the splits it was found in
+
+    def add(problems: list[Problem], split: str | None) -> None:
+        for problem in problems:
+            key = (problem.severity, problem.kind, problem.message, problem.file, problem.line)
+            known = found.get(key)
+            splits = (known.splits if known else ()) + ((split,) if split else ())
+            found[key] = replace(problem, splits=tuple(dict.fromkeys(splits)))
+
     for split in splits:
         images = spec.images(split)
         if not images and split != "train":
             continue
+        problems: list[Problem] = []
         for image in images:
             if image in listed and listed[image] != split:
                 message = f"listed in both {listed[image]} and {split}"
-                report.problems.append(Problem("warning", "split-overlap", message, str(image)))
+                problems.append(Problem("warning", "split-overlap", message, str(image)))
             listed.setdefault(image, split)
         records, scan = read_scanned(
             images,
             spec.num_classes,
-            report.problems,
+            problems,
             cache=cache_for(spec.path),
             what=f"{spec.path.name} {split}",
         )
-        report.problems.extend(scan.as_problems()[len(scan.excluded) :])  # excluded: already in
+        problems.extend(scan.as_problems()[len(scan.excluded) :])  # excluded: already in
         report.scans[split] = scan
         for record in records:
             if not len(record):
-                report.problems.append(
-                    Problem("warning", "empty-image", "no boxes", str(record.image))
-                )
+                problems.append(Problem("warning", "empty-image", "no boxes", str(record.image)))
+        add(problems, split if len(splits) > 1 else None)
         report.splits[split] = _statistics(records, spec.num_classes)
-    report.problems.extend(_orphan_labels(list(listed)))
+    add(_orphan_labels(list(listed)), None)
+    report.problems = list(found.values())
     return report
 
 

@@ -93,7 +93,10 @@ class Problem:
     message: str
     file: str
     line: int | None = None
+    #: the splits whose pictures it was found in, where a report spans several (``check``)
+    splits: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.severity}: {self.message}"
+        found_in = f" ({' and '.join(self.splits)})" if self.splits else ""
+        return f"{where}: {self.severity}: {self.message}{found_in}"
