@@ -91,3 +91,30 @@ def test_a_coco_json_is_one_split(tmp_path: Path) -> None:
     annotations = shared_data(COCO128_JSON)
     status, err, _ = run_cli(["val", "--data", str(annotations), "--split", "val"], tmp_path)
     assert status == 2 and "a COCO JSON is one split already" in err
+
+
+def test_val_of_a_checkpoint_scores_at_the_size_it_trained_at(
+    tmp_path: Path, bccd_small: Path, tiny_cfg_file: Path
+) -> None:
+    import csv
+
+    runs = tmp_path / "runs"
+    status, err, _ = run_cli(
+        ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "2",
+         "--batch", "4", "--img-size", "96", "--workers", "0", "--no-progress", "--no-plots",
+         "--project", str(runs)],
+        tmp_path,
+    )  # fmt: skip
+    assert status == 0, err
+    with open(runs / "exp" / "results.csv", newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    status, err, out = run_cli(
+        ["val", "--weights", str(runs / "exp" / "weights" / "last.pt"), "--data", str(bccd_small),
+         "--no-plots", "--no-progress", "--project", str(tmp_path / "val")],
+        tmp_path,
+    )  # fmt: skip
+    assert status == 0, err
+    assert "input 96x96: the size last.pt trained at" in out
+    scores = json.loads((tmp_path / "val" / "exp" / "metrics.json").read_text())
+    for key in ("map50", "map"):
+        assert abs(scores[key] - float(last[key])) <= 2e-3, key

@@ -130,7 +130,15 @@ class ModelSource:
             return load_model(self.config, self.weights)
         model = Darknet(self.config)
         load_checkpoint_state(model, self.checkpoint, self.weights)
+        if self.trained_size is not None:
+            model.set_input_size(self.trained_size, self.trained_size)
         return model.eval()
+
+    @property
+    def trained_size(self) -> int | None:
+        """The input side a darkyolo checkpoint trained at (None for other weights)."""
+        size = (self.checkpoint or {}).get("img_size")
+        return size if isinstance(size, int) and size > 0 else None
 
 
 def resolve_model(
@@ -229,6 +237,12 @@ def _checkpoint_source(
                 f"using the checkpoint's own cfg ({own.num_classes} classes, anchors and head "
                 f"settings from training) in place of {requested_name}'s",
             )
+    size = checkpoint.get("img_size")
+    if isinstance(size, int) and (size, size) != (own.net.height, own.net.width):
+        notes += (
+            f"input {size}x{size}: the size {path.name} trained at (its cfg says "
+            f"{own.net.width}x{own.net.height}; --img-size for another)",
+        )
     return ModelSource(own, path, names, str(path), notes, checkpoint)
 
 

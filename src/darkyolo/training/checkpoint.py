@@ -5,6 +5,8 @@ so it loads without running code:
 
 * ``format`` (``"darkyolo-checkpoint"``), ``version``;
 * ``cfg``: the cfg text the model was built from (classes already adapted); ``names``;
+  ``img_size``: the input side it trained and validated at (what ``detect``, ``val`` and
+  ``export`` use unless told another);
 * ``model``: the weights to use for inference (the EMA when there is one) - what
   :func:`darkyolo.darknet.weights.load_weights` reads; ``train_model``: the raw training weights;
 * ``optimizer``, ``scaler``, ``ema`` (its counters), ``epoch`` (epochs completed), ``updates``,

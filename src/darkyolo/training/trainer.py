@@ -491,6 +491,7 @@ class Trainer:
         return make_checkpoint(
             cfg=self.cfg_text,
             names=self.names,
+            img_size=self.plan.img_size,
             model=inference.state_dict(),
             train_model=model.state_dict() if self.ema is not None else None,
             optimizer=self.optimizer.state_dict(),
