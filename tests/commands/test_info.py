@@ -47,3 +47,48 @@ def test_info_without_a_model_lists_the_bundled_ones(capsys: pytest.CaptureFixtu
     detectors, classifiers = out.splitlines()[-2:]
     assert detectors.startswith("  detectors: ") and "yolov2-tiny" in detectors
     assert classifiers.startswith("  classifiers (darkyolo classify): darknet, darknet19")
+
+
+def test_info_reads_a_checkpoint_and_an_onnx_export(
+    tmp_path, bccd_small, tiny_cfg_file, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tiny import run_cli
+
+    runs = tmp_path / "runs"
+    status, err, _ = run_cli(
+        ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "1",
+         "--batch", "4", "--img-size", "96", "--workers", "0", "--no-progress", "--no-plots",
+         "--project", str(runs)],
+        tmp_path,
+    )  # fmt: skip
+    assert status == 0, err
+    last = runs / "exp" / "weights" / "last.pt"
+    assert main(["info", str(last), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"{last}: darkyolo checkpoint, 1 epochs" in out
+    assert "trained at 96x96" in out and "classes: Platelets, RBC, WBC" in out
+    assert "at 96x96" in out.splitlines()[-1]  # the layer summary at the trained size
+
+    pytest.importorskip("onnx")
+    onnx_file = tmp_path / "m.onnx"
+    assert (
+        main(
+            ["export", "--weights", str(last), "--output", str(onnx_file), "--static", "--no-check"]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["info", str(onnx_file)]) == 0
+    out = capsys.readouterr().out
+    assert "ONNX, opset 17" in out and "float32" in out and "(a darkyolo export)" in out
+    assert "input images: [1, 3, 96, 96]" in out
+    assert "exported at 96x96, stride 32, 3 classes" in out
+
+
+def test_info_on_a_file_that_is_not_onnx_is_one_line(tmp_path, capsys) -> None:
+    pytest.importorskip("onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    assert main(["info", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.onnx: not a readable ONNX file" in err[0]
