@@ -46,6 +46,13 @@ def test_classifier_to_detector(tmp_path: Path, bccd_small: Path) -> None:
     assert status == 0, err
     lines = [line for line in out.splitlines() if line.endswith(("red", "blue"))]
     assert len(lines) == 4 and all("% red" in line and "% blue" in line for line in lines)
+    written = tmp_path / "runs" / "classify" / "predict"
+    predictions = json.loads((written / "predictions.json").read_text())
+    assert len(predictions) == 4 and len(list((written / "labels").glob("*.txt"))) == 4
+    first = Path(predictions[0]["image"]).stem
+    rows = (written / "labels" / f"{first}.txt").read_text().splitlines()
+    assert [row.split()[1] for row in rows] == [c["class"] for c in predictions[0]["top"]]
+    assert sorted(row.split()[1] for row in rows) == ["blue", "red"]
 
     status, err, out = run_cli(["export", "--weights", str(fine), "--prefix", "5", "-o", "cls.conv.5"], tmp_path)  # fmt: skip
     assert status == 0, err

@@ -50,7 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--img-size", type=INPUT_SIDE, help="input side (default: the cfg's width)"
     )
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
-    predict.add_argument("--json", type=Path, help="also write the predictions to this file")
+    predict.add_argument("--project", type=Path, default=Path("runs/classify"), help="output root")
+    predict.add_argument("--name", default="predict", help="run folder (predict, predict2, ...)")
+    predict.add_argument("--exist-ok", action="store_true", help="reuse --name if it exists")
+    predict.add_argument("--nosave", action="store_true", help="print only, write no files")
     predict.set_defaults(run=_predict)
 
 
@@ -124,23 +127,30 @@ def _val(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    """The top classes of each picture, printed and written as detect writes its results: a run
+    folder with ``labels/<stem>.txt`` (a ``probability class`` line per class shown, best first)
+    and ``predictions.json``."""
     import torch
 
     from darkyolo.classify.data import center_crop
     from darkyolo.classify.evaluate import class_probabilities
     from darkyolo.data.images import collect_sources, read_image
     from darkyolo.errors import DataError
+    from darkyolo.inference.outputs import new_run_dir
 
-    model, names, size, device = _load(args)
     sources = collect_sources(args.source)
-    pictures = list(sources.images)
-    for entry in sources.missing:
-        print(f"skipped: {entry}", file=sys.stderr)
-    if not pictures:
-        raise OptionError(f"no pictures in {' '.join(args.source)}")
+    if not len(sources):  # before the model loads or a folder is made
+        raise OptionError("nothing to classify: " + "; ".join(sources.missing))
+    model, names, size, device = _load(args)
     top = min(args.top, len(names))
-    results, failed = [], 0
-    for path in pictures:
+    run_dir = new_run_dir(args.project, args.name, args.exist_ok, create=False)
+    results, failed, stems = [], 0, set()
+    for entry in sources.entries:
+        path = entry.path
+        if entry.kind == "missing":
+            print(f"skipped: {entry.message}", file=sys.stderr)
+            failed += 1
+            continue
         try:
             image = center_crop(read_image(path), size)
         except DataError as error:
@@ -151,12 +161,30 @@ def _predict(args: argparse.Namespace) -> int:
         with torch.inference_mode():
             probs = class_probabilities(model, x)[0].cpu()
         values, indices = probs.topk(top)
-        ranked = [(names[int(i)], float(v)) for v, i in zip(values, indices)]
-        print(f"{path}: " + ", ".join(f"{100 * p:.1f}% {name}" for name, p in ranked))
-        results.append({"image": str(path), "top": [{"class": n, "p": p} for n, p in ranked]})
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-        print(f"wrote {args.json}")
+        ranked = [(int(i), names[int(i)], float(v)) for v, i in zip(values, indices)]
+        print(f"{path}: " + ", ".join(f"{100 * p:.1f}% {name}" for _, name, p in ranked))
+        results.append(
+            {"image": str(path), "top": [{"class": n, "index": i, "p": p} for i, n, p in ranked]}
+        )
+        if not args.nosave:
+            stem = _free_stem(Path(path).stem, stems)
+            labels = run_dir / "labels"
+            labels.mkdir(parents=True, exist_ok=True)
+            (labels / f"{stem}.txt").write_text("".join(f"{p:.5f} {n}\n" for _, n, p in ranked))
+    if results and not args.nosave:
+        (run_dir / "predictions.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(f"results in {run_dir} (labels/*.txt, predictions.json)")
     if failed:
-        print(f"{failed} of {len(pictures)} pictures could not be read", file=sys.stderr)
-    return 0 if results else 2
+        print(f"{failed} of {len(sources.entries)} sources could not be read", file=sys.stderr)
+    if not results:
+        raise DataError("nothing could be read; see the list above")
+    return 0
+
+
+def _free_stem(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem_2``, ``stem_3``... when two pictures share a name."""
+    candidate, number = stem, 2
+    while candidate in taken:
+        candidate, number = f"{stem}_{number}", number + 1
+    taken.add(candidate)
+    return candidate
