@@ -117,7 +117,7 @@ def run_minutes(csv_path: Path, column: str, cumulative: bool) -> float:
 def score_peer(data: Path, predictions: Path) -> tuple[float, float]:
     """The peer's predictions scored by darkyolo's pycocotools evaluator on ``valid=``."""
     from darkyolo.data.dataset import load_split
-    from darkyolo.data.description import load_dataset
+    from darkyolo.data.layouts import load_dataset
     from darkyolo.evaluation.evaluator import DetectionEvaluator
 
     spec = load_dataset(data)
@@ -148,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out.resolve()
     rows: list[tuple[str, float, float, float]] = []
-    from darkyolo.data.description import load_dataset
+    from darkyolo.data.layouts import load_dataset
 
     adamw_lr = f"{0.01 / (4 + len(load_dataset(args.data).names)):.6f}"
     for arm in args.arms.split(","):

@@ -268,7 +268,7 @@ def calibration_images(source: str | Path) -> list[Path]:
     from darkyolo.data.images import collect_sources
 
     if str(source).endswith(".data"):
-        from darkyolo.data.description import load_dataset
+        from darkyolo.data.layouts import load_dataset
 
         return list(load_dataset(source).images("train"))
     found = collect_sources([source])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from darkyolo.data.convert import ConvertOptions, convert, safe_relative
-from darkyolo.data.description import load_dataset
+from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

@@ -6,10 +6,10 @@ import pytest
 from darkyolo.data.description import (
     find_images,
     image_size,
-    load_dataset,
     read_image_list,
     read_records,
 )
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import Problem
 from darkyolo.errors import DataError
 
@@ -66,7 +66,7 @@ def test_bad_data_files_are_located(yolo_dataset, text, message, line):
 
 
 def test_folder_needs_exactly_one_data_file(tmp_path):
-    with pytest.raises(DataError, match="found none"):
+    with pytest.raises(DataError, match=r"not a dataset folder: no \.data file"):
         load_dataset(tmp_path)
     (tmp_path / "a.data").write_text("")
     (tmp_path / "b.data").write_text("")

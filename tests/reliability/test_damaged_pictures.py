@@ -17,7 +17,7 @@ import torch
 from tiny import make_bccd_subset, run_cli, tiny_cfg
 
 from darkyolo.data.dataset import load_split
-from darkyolo.data.description import load_dataset
+from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError, user_message
 from darkyolo.training.checkpoint import load_checkpoint
 from darkyolo.training.options import TrainOptions

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from darkyolo.data.description import DatasetSpec, load_dataset
+from darkyolo.data.description import DatasetSpec
+from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError
 
 TMP = Path(tempfile.mkdtemp(prefix="darkyolo-fuzz-description-"))

@@ -23,10 +23,10 @@ from PIL import Image
 
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.data import images as images_module
-from darkyolo.data.description import load_dataset
 from darkyolo.data.formats.coco import read_coco
 from darkyolo.data.formats.voc import parse_voc_xml
 from darkyolo.data.images import MAX_PIXELS, decode_image, read_image
+from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError, WeightsError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import load_weights, safe_torch_load

@@ -150,7 +150,7 @@ def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_sma
         ({"batch": 6, "subdivisions": 4}, "must split evenly"),
         ({"img_size": 70}, "multiple of 32"),
         ({"init": "torch", "obj_prior": 0.5}, "--obj-prior belongs to --init darknet"),
-        ({"jitter": 1.2}, r"jitter must lie in \[0, 1\)"),
+        ({"jitter": 1.2}, r"--jitter must be a number from 0 up to \(not including\) 1, got 1\.2"),
     ],
 )
 def test_bad_options_are_option_errors(bccd_small, changes, message):

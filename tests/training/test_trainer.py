@@ -249,7 +249,7 @@ def test_a_trained_models_name_starts_from_its_weights(tmp_path, bccd_small):
     """``--model yolov3-tiny-coco``: its cfg, adapted to the data's classes, and its official
     weights for every tensor but the heads'."""
     logged: list[str] = []
-    trainer = Trainer(options(tmp_path, bccd_small, "yolov3-tiny-coco", epochs=1, eval_interval=0), log=logged.append)  # fmt: skip
+    trainer = Trainer(options(tmp_path, bccd_small, "yolov3-tiny-coco", epochs=1), log=logged.append)  # fmt: skip
     trainer.setup()
     text = "\n".join(logged)
     assert "heads adapted from 80 to 3 classes" in text

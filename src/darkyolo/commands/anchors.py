@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         write_cfg_anchors,
     )
     from darkyolo.darknet.cfg import load_cfg
-    from darkyolo.data.description import load_dataset
+    from darkyolo.data.layouts import load_dataset
     from darkyolo.errors import DataError
 
     spec = load_dataset(args.dataset)

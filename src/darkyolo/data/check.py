@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.data.description import IMAGE_SUFFIXES, DatasetSpec, load_dataset
+from darkyolo.data.description import IMAGE_SUFFIXES, DatasetSpec
 from darkyolo.data.formats.yolo import label_path_for
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord, Problem
 from darkyolo.data.scan import ScanReport, cache_for, read_scanned
 
@@ -132,6 +133,7 @@ def check_dataset(
             problems,
             cache=cache_for(spec.path),
             what=f"{spec.path.name} {split}",
+            voc_names=spec.voc_names,
         )
         problems.extend(scan.as_problems()[len(scan.excluded) :])  # excluded: already in
         report.scans[split] = scan

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from darkyolo.data.description import IMAGE_SUFFIXES, image_size, load_dataset
+from darkyolo.data.description import IMAGE_SUFFIXES, image_size
 from darkyolo.data.formats.coco import read_coco, split_name, write_coco
 from darkyolo.data.formats.voc import parse_voc_xml, voc_to_record
 from darkyolo.data.formats.yolo import format_labels, read_names, write_names
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 

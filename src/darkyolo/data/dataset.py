@@ -31,8 +31,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from darkyolo.data.description import DatasetSpec, load_dataset
+from darkyolo.data.description import DatasetSpec
 from darkyolo.data.images import read_image
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord, Problem
 from darkyolo.data.scan import ScanReport, cache_for, read_scanned
 from darkyolo.data.transforms import (
@@ -102,6 +103,7 @@ def load_split(
             policy=bad_images,
             cache=cache_for(spec.path),
             what=f"{spec.path.name} {split}",
+            voc_names=spec.voc_names,
         )
     else:
         records = spec.read(split, None if strict else report.problems)

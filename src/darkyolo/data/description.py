@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from darkyolo.data.formats.yolo import label_path_for, read_labels, read_names
@@ -45,6 +47,8 @@ class DatasetSpec:
         names: class names (their order is the class index).
         train, val, test: image paths of each split (``val`` and ``test`` may be empty).
         options: every ``key=value`` as written (``backup``, ``eval``, ``coco_ids``, ...).
+        labels: ``txt``, YOLO label files by Darknet's ``images`` -> ``labels`` rule, or ``xml``,
+            a Pascal VOC file beside each picture (a LabelImg folder).
     """
 
     path: Path
@@ -53,6 +57,13 @@ class DatasetSpec:
     val: list[Path]
     options: dict[str, str] = field(default_factory=dict)
     test: list[Path] = field(default_factory=list)
+    labels: str = "txt"
+
+    @property
+    def voc_names(self) -> list[str] | None:
+        """The class names that VOC ``.xml`` labels beside the pictures are read with, or ``None``
+        when the labels are YOLO ``.txt`` files."""
+        return self.names if self.labels == "xml" else None
 
     @property
     def num_classes(self) -> int:
@@ -90,7 +101,7 @@ class DatasetSpec:
 
     def read(self, split: str, problems: list[Problem] | None = None) -> list[ImageRecord]:
         """The records of a split; see :func:`read_records`."""
-        return read_records(self.images(split), self.num_classes, problems)
+        return read_records(self.images(split), self.num_classes, problems, self.voc_names)
 
 
 def find_data_file(path: str | Path) -> Path:
@@ -109,8 +120,9 @@ def find_data_file(path: str | Path) -> Path:
     return path
 
 
-def load_dataset(path: str | Path) -> DatasetSpec:
-    """Parse a ``.data`` file (or the one ``.data`` in a folder) and list its splits' images."""
+def read_data_file(path: str | Path) -> DatasetSpec:
+    """Parse a ``.data`` file (or the one ``.data`` in a folder) and list its splits' images.
+    (:func:`darkyolo.data.layouts.load_dataset` reads this and the other layouts.)"""
     data_file = find_data_file(path)
     options, lines = read_data_options(data_file)
     if "names" not in options:
@@ -268,8 +280,10 @@ def read_records(
     image_paths: list[Path],
     num_classes: int | None,
     problems: list[Problem] | None = None,
+    voc_names: Sequence[str] | None = None,
 ) -> list[ImageRecord]:
-    """One record per image, boxes from the image's YOLO label file.
+    """One record per image, boxes from the image's YOLO label file, or with ``voc_names`` from
+    the Pascal VOC ``.xml`` beside it (LabelImg's layout; classes by those names).
 
     An image without a label file has no boxes (Darknet's behaviour). With ``problems=None`` a
     missing or unreadable image or a bad label line raises :class:`DataError`; with a list they
@@ -286,8 +300,13 @@ def read_records(
             kind = "missing-image" if not Path(image).exists() else "bad-image"
             problems.append(Problem("error", kind, error.reason, str(image)))
             continue
-        label_file = label_path_for(image)
+        label_file = Path(image).with_suffix(".xml") if voc_names else label_path_for(image)
         if label_file.is_file():
+            if voc_names:
+                records.append(
+                    _read_voc_beside(image, label_file, width, height, voc_names, problems)
+                )
+                continue
             boxes, labels = read_labels(label_file, width, height, num_classes, problems)
             records.append(ImageRecord(image, width, height, boxes, labels, label_file))
             continue
@@ -296,3 +315,51 @@ def read_records(
             problems.append(Problem("warning", "missing-label", message, str(image)))
         records.append(ImageRecord(image, width, height))
     return records
+
+
+def _read_voc_beside(
+    image: Path,
+    xml: Path,
+    width: int,
+    height: int,
+    names: Sequence[str],
+    problems: list[Problem] | None,
+) -> ImageRecord:
+    """A picture's record from the VOC ``.xml`` beside it: boxes clipped to the picture, boxes of
+    no area and unknown classes left out as problems (or raised with ``problems=None``)."""
+    from darkyolo.data.formats.voc import parse_voc_xml
+
+    try:
+        voc = parse_voc_xml(xml)
+    except DataError as error:
+        if problems is None:
+            raise
+        problems.append(Problem("error", "unparsable", error.reason, str(xml), error.line))
+        return ImageRecord(image, width, height, label_file=xml)
+    index = {name: k for k, name in enumerate(names)}
+    boxes, labels = [], []
+    for number, (name, box) in enumerate(zip(voc.names, voc.boxes), start=1):
+        clipped = np.clip(box, 0, [width, height, width, height])
+        reason = (
+            f"object {number}: class {name!r} is not one of the names ({', '.join(names)})"
+            if name not in index
+            else f"object {number} ({name}): no area inside the {width}x{height} picture"
+            if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]
+            else None
+        )
+        if reason is not None:
+            if problems is None:
+                raise DataError(reason, str(xml))
+            kind = "class-range" if name not in index else "zero-size"
+            problems.append(Problem("error", kind, reason, str(xml)))
+            continue
+        boxes.append(clipped)
+        labels.append(index[name])
+    return ImageRecord(
+        image,
+        width,
+        height,
+        np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        np.array(labels, dtype=np.int64),
+        xml,
+    )

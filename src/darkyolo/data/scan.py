@@ -188,10 +188,11 @@ def read_scanned(
     policy: str = "exclude",
     cache: Path | None = None,
     what: str = "the data",
+    voc_names: Sequence[str] | None = None,
 ) -> tuple[list[ImageRecord], ScanReport]:
     """Scan ``images`` (:func:`scan_images`), apply the policy, then read the kept pictures' records
     (:func:`~darkyolo.data.description.read_records`: label problems into ``problems``, or raised
-    at the first when it is ``None``).
+    at the first when it is ``None``; ``voc_names``: VOC ``.xml`` labels beside the pictures).
 
     Excluded pictures are left out with their boxes counted (the lines of their label files); with
     ``policy="stop"`` any of them raises :class:`DataError` naming the first few and the count.
@@ -215,7 +216,7 @@ def read_scanned(
     kept = [image for image in images if str(image) not in bad]
     found: list[Problem] = [] if problems is None else problems
     before = len(found)
-    records = read_records(kept, num_classes, None if problems is None else found)
+    records = read_records(kept, num_classes, None if problems is None else found, voc_names)
     unreadable = [p for p in found[before:] if p.kind in ("missing-image", "bad-image")]
     if unreadable and policy == "stop":  # changed since a scan that the cache remembered
         raise DataError(f"unreadable picture in {what} (--bad-images stop): {unreadable[0]}")

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darkyolo.data.dataset import SplitReport
-from darkyolo.data.description import find_images, load_dataset, read_image_list
+from darkyolo.data.description import find_images, read_image_list
 from darkyolo.data.formats.coco import coco_category_ids, read_coco
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord
 from darkyolo.data.scan import cache_for, read_scanned, scan_images, stop_if_asked
 from darkyolo.errors import DataError
@@ -89,6 +90,7 @@ def open_split(
         policy=bad_images,
         cache=cache_for(spec.path),
         what=f"{spec.path.name} {Path(split).name}",
+        voc_names=spec.voc_names,
     )
     _count(report, records)
     if not records:

@@ -29,7 +29,7 @@ from darkyolo.darknet.cfg import (
     with_yolo_default,
 )
 from darkyolo.darknet.shapes import infer_shapes
-from darkyolo.data.description import load_dataset
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.multiscale import multiscale_sizes
 from darkyolo.data.transforms import AugmentOptions
 from darkyolo.errors import OptionError

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import WeightsHeader
 from darkyolo.data.dataset import DetectionDataset, collate_detection, load_split
-from darkyolo.data.description import load_dataset
+from darkyolo.data.layouts import load_dataset
 from darkyolo.data.multiscale import MultiScaleBatchSampler
 from darkyolo.data.scan import check_image
 from darkyolo.device import cpu_has_native_bf16, resolve_device
