@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -59,3 +60,32 @@ def test_guess_format(tmp_path):
     assert guess_format(Path("x/a.data")) == "yolo"
     (tmp_path / "Annotations").mkdir()
     assert guess_format(tmp_path) == "voc"
+
+
+def test_a_labelimg_folder_converts_and_an_ultralytics_layout_round_trips(tmp_path, capsys):
+    from tiny import picture, voc_xml
+
+    from darkyolo.data.layouts import load_dataset
+
+    folder = tmp_path / "labelled"
+    for split, stems in (("train", ["a", "b"]), ("val", ["c"])):
+        for stem in stems:
+            picture(folder / split / f"{stem}.jpg")
+            voc_xml(folder / split / f"{stem}.xml", [("cat", (4, 4, 30, 40)), ("dog", (30, 10, 60, 44))])  # fmt: skip
+    assert main(["convert", str(folder), str(tmp_path / "yolo")]) == 0  # guessed: labelimg
+    assert "labelimg -> yolo" in capsys.readouterr().out.lower()
+    yolo = load_dataset(tmp_path / "yolo")
+    assert yolo.names == ["cat", "dog"] and yolo.split_sizes()["val"] == 1
+
+    assert main(["convert", str(folder), str(tmp_path / "ul"), "--to", "ultralytics"]) == 0
+    written = load_dataset(tmp_path / "ul" / "data.yaml")
+    original = load_dataset(folder)
+    for split in ("train", "val"):
+        before, after = original.read(split), written.read(split)
+        assert [r.image.name for r in before] == [r.image.name for r in after]
+        for a, b in zip(before, after):
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+            assert a.labels.tolist() == b.labels.tolist()
+    yaml_text = (tmp_path / "ul" / "data.yaml").read_text()
+    assert "train: images/train" in yaml_text and "val: images/val" in yaml_text
+    assert "0: cat" in yaml_text and "nc: 2" in yaml_text

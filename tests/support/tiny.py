@@ -279,3 +279,42 @@ def start_cli(
         stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
         text=text,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# The layouts people bring: LabelImg folders and ultralytics data.yaml
+# ----------------------------------------------------------------------------------------------
+
+
+def picture(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (90, 120, 30)).save(path)
+    return path
+
+
+def voc_xml(path: Path, objects: list[tuple[str, tuple[int, int, int, int]]]) -> None:
+    boxes = "".join(
+        f"<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+        f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        for name, (x1, y1, x2, y2) in objects
+    )
+    path.write_text(
+        f"<annotation><filename>{path.stem}.jpg</filename><size><width>64</width>"
+        f"<height>48</height><depth>3</depth></size>{boxes}</annotation>"
+    )
+
+
+def ultralytics_set(root: Path, yaml_text: str | None = None) -> Path:
+    """images/{train,val}/*.jpg with labels/{train,val}/*.txt and a data.yaml (names as a mapping)."""
+    for split, count in (("train", 3), ("val", 2)):
+        for i in range(count):
+            picture(root / "images" / split / f"{split}{i}.jpg")
+            label = root / "labels" / split / f"{split}{i}.txt"
+            label.parent.mkdir(parents=True, exist_ok=True)
+            label.write_text(f"{i % 2} 0.5 0.5 0.25 0.5\n")
+    text = yaml_text or (
+        "path: .\ntrain: images/train\nval: images/val\nnc: 2\nnames:\n  0: cat\n  1: dog\n"
+        "download: https://example.invalid/never-fetched.zip\n"
+    )
+    (root / "data.yaml").write_text(text)
+    return root / "data.yaml"

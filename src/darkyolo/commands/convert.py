@@ -21,7 +21,9 @@ HELP = "convert labels (COCO JSON, VOC XML, YOLO txt) to YOLO txt, COCO JSON or 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "src", type=Path, help="source: COCO JSON or folder, VOC folder, .data file"
+        "src",
+        type=Path,
+        help="source: COCO JSON or folder, VOC folder, .data file, data.yaml, LabelImg folder",
     )
     parser.add_argument("dst", type=Path, help="output folder")
     parser.add_argument(
@@ -73,20 +75,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def guess_format(src: Path) -> str:
-    """``coco`` for a JSON or a folder with one, ``voc`` for a folder with Annotations/, ``yolo``
-    for a ``.data`` file or a folder with one."""
-    if src.suffix == ".json":
+    """``coco`` for a JSON or a folder with one, ``voc`` for a folder with Annotations/,
+    ``ultralytics`` for a YAML file or a folder with a ``data.yaml``, ``yolo`` for a ``.data`` file
+    or a folder with one, ``labelimg`` for a folder of pictures with labels beside them."""
+    from darkyolo.data.layouts import YAML_SUFFIXES, labelimg_kind
+
+    suffix = src.suffix.lower()
+    if suffix == ".json":
         return "coco"
-    if src.suffix == ".data":
+    if suffix == ".data":
         return "yolo"
+    if suffix in YAML_SUFFIXES:
+        return "ultralytics"
     if src.is_dir():
         if (src / "Annotations").is_dir():
             return "voc"
         if any(src.glob("*.data")):
             return "yolo"
+        if (src / "data.yaml").is_file():
+            return "ultralytics"
         if any(src.glob("annotations/*.json")) or any(src.glob("*.json")):
             return "coco"
-    raise DataError("cannot tell the source format; give --from coco|voc|yolo", str(src))
+        if labelimg_kind(src) is not None:
+            return "labelimg"
+    raise DataError(
+        f"cannot tell the source format; give --from {'|'.join(SOURCE_FORMATS)}", str(src)
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,8 +38,10 @@ from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 
-SOURCE_FORMATS = ("coco", "voc", "yolo")
-TARGET_FORMATS = ("yolo", "coco", "crops")
+#: ``yolo``, ``ultralytics`` and ``labelimg`` sources are read by
+#: :func:`~darkyolo.data.layouts.load_dataset` (a ``.data``, a ``data.yaml``, a LabelImg folder)
+SOURCE_FORMATS = ("coco", "voc", "yolo", "ultralytics", "labelimg")
+TARGET_FORMATS = ("yolo", "ultralytics", "coco", "crops")
 LINK_MODES = ("hardlink", "copy", "symlink")
 #: a box edge this far (pixels) past the image border is clipped without being counted
 CLIP_TOLERANCE = 1e-3
@@ -182,7 +184,9 @@ def convert(
     readers: dict[str, Callable[[Path, ConvertOptions, ConvertReport], _Source]] = {
         "coco": _read_coco_source,
         "voc": _read_voc_source,
-        "yolo": _read_yolo_source,
+        "yolo": _read_dataset_source,
+        "ultralytics": _read_dataset_source,
+        "labelimg": _read_dataset_source,
     }
     source = readers[source_format](src, options, report)
     report.names = source.names
@@ -203,7 +207,7 @@ def convert(
         return report
     for split in source.splits:
         _link_images(split, dst / "images" / split.name, options.link, report)
-        if target_format == "yolo":
+        if target_format in ("yolo", "ultralytics"):
             _write_yolo_labels(split, dst / "labels" / split.name)
         else:
             json_path = dst / "annotations" / f"instances_{split.name}.json"
@@ -216,6 +220,8 @@ def convert(
         report.boxes_written += boxes
     if target_format == "yolo":
         _write_yolo_description(dst, name, source, report)
+    elif target_format == "ultralytics":
+        _write_ultralytics_yaml(dst, source, report)
     return report
 
 
@@ -435,10 +441,12 @@ def _read_voc_source(src: Path, options: ConvertOptions, report: ConvertReport) 
     return _Source(options.name or src.name, names, splits)
 
 
-def _read_yolo_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
+def _read_dataset_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
+    """A ``.data`` set, an ultralytics ``data.yaml`` or a LabelImg folder: its train, val and
+    test splits."""
     spec = load_dataset(src)
     splits = []
-    for split, role in (("train", "train"), ("val", "valid")):
+    for split, role in (("train", "train"), ("val", "valid"), ("test", "valid")):
         images = spec.images(split)
         if not images:
             continue
@@ -446,7 +454,10 @@ def _read_yolo_source(src: Path, options: ConvertOptions, report: ConvertReport)
         base = os.path.commonpath([str(p.parent) for p in images])
         relative = [os.path.relpath(p, base) for p in images]
         splits.append(SourceSplit(split, role, records, relative))
-    return _Source(spec.path.stem, spec.names, splits, spec.category_ids)
+    name = spec.path.stem if spec.path.is_file() else spec.path.name
+    if name == "data" and spec.path.suffix.lower() in (".yaml", ".yml"):
+        name = spec.path.parent.name  # data.yaml: the dataset's folder names it
+    return _Source(name, spec.names, splits, spec.category_ids)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -574,3 +585,28 @@ def _write_yolo_description(dst: Path, name: str, source: _Source, report: Conve
     data_path = dst / f"{name}.data"
     data_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report.written = [data_path, *written, *report.written]
+
+
+def _write_ultralytics_yaml(dst: Path, source: _Source, report: ConvertReport) -> None:
+    """``DST/data.yaml`` for the ``images/<split>`` and ``labels/<split>`` folders written:
+    ``path: .``, a ``train``/``val``/``test`` entry per role (a list where several splits share
+    one), ``nc`` and ``names`` as a mapping."""
+    import yaml
+
+    keys: dict[str, list[str]] = {}
+    for split in source.splits:
+        key = (
+            "train" if split.role == "train" else "test" if "test" in split.name.lower() else "val"
+        )
+        keys.setdefault(key, []).append(f"images/{split.name}")
+    data: dict[str, object] = {"path": "."}
+    for key in ("train", "val", "test"):
+        if key in keys:
+            data[key] = keys[key][0] if len(keys[key]) == 1 else keys[key]
+    data["nc"] = len(source.names)
+    data["names"] = dict(enumerate(source.names))
+    path = dst / "data.yaml"
+    header = f"# written by darkyolo convert ({report.source_format} -> ultralytics)\n"
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    path.write_text(header + text, encoding="utf-8")
+    report.written = [path, *report.written]
