@@ -50,3 +50,36 @@ def test_detection_options_are_in_train_help(flag: str, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert flag in capsys.readouterr().out
+
+
+def test_an_ultralytics_data_yaml_passes_check_and_trains(
+    tmp_path: Path, tiny_cfg_file: Path, capsys
+) -> None:
+    from tiny import ultralytics_set
+
+    data = ultralytics_set(tmp_path / "set")
+    assert main(["check", str(data)]) == 0
+    assert "0 errors" in capsys.readouterr().out
+    argv = ["train", "--model", str(tiny_cfg_file), "--data", str(data), "--epochs", "1",
+            "--batch", "2", "--img-size", "64", "--workers", "0", "--no-progress", "--no-plots",
+            "--project", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "runs" / "exp" / "weights" / "last.pt").is_file()
+    assert main(["val", "--weights", str(tmp_path / "runs" / "exp" / "weights" / "last.pt"),
+                 "--data", str(data), "--no-plots", "--no-progress",
+                 "--project", str(tmp_path / "val")]) == 0  # fmt: skip
+
+
+def test_a_labelimg_folder_trains(tmp_path: Path, tiny_cfg_file: Path) -> None:
+    from tiny import picture, voc_xml
+
+    folder = tmp_path / "labelled"
+    for split, stems in (("train", "abcd"), ("val", "ef")):
+        for stem in stems:
+            picture(folder / split / f"{stem}.jpg")
+            voc_xml(folder / split / f"{stem}.xml", [("cat", (4, 4, 30, 40))])
+    argv = ["train", "--model", str(tiny_cfg_file), "--data", str(folder), "--epochs", "1",
+            "--batch", "2", "--img-size", "64", "--workers", "0", "--no-progress", "--no-plots",
+            "--project", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "runs" / "exp" / "results.csv").is_file()
