@@ -325,8 +325,8 @@ def _read_voc_beside(
     names: Sequence[str],
     problems: list[Problem] | None,
 ) -> ImageRecord:
-    """A picture's record from the VOC ``.xml`` beside it: boxes clipped to the picture, boxes of
-    no area and unknown classes left out as problems (or raised with ``problems=None``)."""
+    """A picture's record from the VOC ``.xml`` beside it: boxes clipped to the picture (a warning
+    each), boxes of no area and unknown classes left out as errors (raised with ``problems=None``)."""
     from darkyolo.data.formats.voc import parse_voc_xml
 
     try:
@@ -353,6 +353,11 @@ def _read_voc_beside(
             kind = "class-range" if name not in index else "zero-size"
             problems.append(Problem("error", kind, reason, str(xml)))
             continue
+        if problems is not None and np.abs(clipped - box).max() > 1e-3:
+            message = (
+                f"object {number} ({name}) reaches outside the {width}x{height} picture; clipped"
+            )
+            problems.append(Problem("warning", "clipped", message, str(xml)))
         boxes.append(clipped)
         labels.append(index[name])
     return ImageRecord(
