@@ -73,6 +73,9 @@ def test_a_labelimg_folder_with_xml_beside_the_pictures(tmp_path: Path) -> None:
     a, b = spec.read("train")
     assert a.labels.tolist() == [1, 0] and b.labels.tolist() == [0]
     np.testing.assert_allclose(a.boxes, [[10, 10, 30, 40], [0, 0, 64, 20]])  # clipped to 64 wide
+    problems: list = []
+    spec.read("train", problems)
+    assert [p.kind for p in problems] == ["clipped"] and "object 2 (cat)" in problems[0].message
 
 
 def test_a_labelimg_folder_takes_classes_txt_and_split_folders(tmp_path: Path) -> None:
