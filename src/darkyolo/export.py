@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +160,24 @@ def check_onnx(
     seed: int = 0,
 ) -> float:
     """Largest absolute difference ``max |onnx - torch|`` between ONNX Runtime and PyTorch on random
-    inputs (the output rows are normalised to the input, so 1e-4 is a meaningful bound).
+    inputs (see :func:`check_runner`)."""
+    return check_runner(model, onnx_runner(onnx_model), shapes, seed)
+
+
+def onnx_runner(onnx_model: str | Path | bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """``x: float32 [B, 3, H, W] -> rows`` through an ONNX Runtime session of ``onnx_model``."""
+    session = onnx_session(onnx_model)
+    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
+def check_runner(
+    model: Darknet,
+    run: Callable[[np.ndarray], np.ndarray],
+    shapes: Sequence[tuple[int, int, int]] | None = None,
+    seed: int = 0,
+) -> float:
+    """Largest absolute difference between an exported network's engine (``run``) and PyTorch on
+    random inputs (the output rows are normalised to the input, so 1e-4 is a meaningful bound).
 
     ``shapes``: ``(batch, height, width)`` to try; by default the model's size at batch 1 and a
     different, non-square size at batch 2 (checks that batch and spatial size are dynamic).
@@ -168,7 +185,6 @@ def check_onnx(
     h, w = model.input_size
     stride = model.stride
     shapes = shapes or [(1, h, w), (2, max(stride, h - 2 * stride), w + stride)]
-    session = onnx_session(onnx_model)
     generator = torch.Generator().manual_seed(seed)
     worst = 0.0
     was_training = model.training
@@ -178,9 +194,9 @@ def check_onnx(
             x = torch.rand(batch, 3, height, width, generator=generator)
             with torch.inference_mode():
                 ref = model(x.to(next(model.parameters()).device)).float().cpu().numpy()
-            out = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+            out = run(x.numpy())
             if out.shape != ref.shape:
-                raise DarkyoloError(f"ONNX output {out.shape} differs from PyTorch {ref.shape}")
+                raise DarkyoloError(f"exported output {out.shape} differs from PyTorch {ref.shape}")
             worst = max(worst, float(np.max(np.abs(out - ref))))
     finally:
         model.train(was_training)

@@ -14,6 +14,7 @@ from darkyolo.errors import DarkyoloError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("fastapi", "uvicorn", "prometheus_client", "multipart"),
     "export": ("onnx", "onnxruntime"),
+    "openvino": ("openvino", "nncf"),
 }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,21 +217,23 @@ class Agreement:
 
 
 def agreement(
-    fp32: bytes, int8: bytes, pictures: np.ndarray, conf: float = 0.25, iou: float = 0.45
+    run_fp32: Callable[[np.ndarray], np.ndarray],
+    run_int8: Callable[[np.ndarray], np.ndarray],
+    pictures: np.ndarray,
+    conf: float = 0.25,
+    iou: float = 0.45,
 ) -> Agreement:
-    """Run both models on ``pictures`` (float32 ``[N, H, W, 3]``) and compare (see
-    :class:`Agreement`)."""
+    """Run both networks (``x: float32 [B, 3, H, W] -> rows``; ONNX Runtime or OpenVINO) on
+    ``pictures`` (float32 ``[N, H, W, 3]``) and compare (see :class:`Agreement`)."""
     import torch
     from torchvision.ops import box_iou
 
-    from darkyolo.export import INPUT_NAME, OUTPUT_NAME, onnx_session
     from darkyolo.postprocess import postprocess
 
-    sessions = [onnx_session(fp32), onnx_session(int8)]
     input_hw = pictures.shape[1:3]
     diffs, detections, matched = [], 0, 0
     for batch in network_batches(pictures):
-        a, b = (s.run([OUTPUT_NAME], {INPUT_NAME: batch})[0] for s in sessions)
+        a, b = run_fp32(batch), run_int8(batch)
         best = [(rows[..., 5:] * rows[..., 4:5]).max(axis=-1) for rows in (a, b)]
         diffs.append(np.abs(best[0] - best[1]).ravel())
         found = [postprocess(torch.from_numpy(r), input_hw, conf, iou) for r in (a, b)]
@@ -263,11 +265,11 @@ def calibration_metadata(method: str, pictures: int, keep: FloatNodes) -> dict[s
 
 
 def calibration_images(source: str | Path) -> list[Path]:
-    """Pictures to calibrate on: a ``.data`` file's train split, or a folder, glob, picture or
-    ``.txt`` list (as ``detect`` takes them)."""
+    """Pictures to calibrate on: a ``.data`` file's or ``data.yaml``'s train split, or a folder,
+    glob, picture or ``.txt`` list (as ``detect`` takes them)."""
     from darkyolo.data.images import collect_sources
 
-    if str(source).endswith(".data"):
+    if str(source).lower().endswith((".data", ".yaml", ".yml")):
         from darkyolo.data.layouts import load_dataset
 
         return list(load_dataset(source).images("train"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
+from darkyolo.inference.engines import BACKENDS
 from darkyolo.values import NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY, add_input_size
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=POSITIVE_INT, default=1, help="pictures per network call")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument(
-        "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference engine"
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference engine (default auto: OpenVINO, else ONNX Runtime, else PyTorch, by what "
+        "is installed; PyTorch for a GPU, --compile or --bf16)",
     )
     parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
     parser.add_argument(
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     for note in detector.notes:
         print(note)
     print(f"model: {detector.model_name} ({detector.num_classes} classes)")
+    print(f"backend: {detector.backend_name} ({detector.backend_reason})")
     expected = _expected_count(found, args.vid_stride)
     saving = not args.nosave or args.save_txt or args.save_json
     # the folder is named now and made by the first result written: a run that writes nothing

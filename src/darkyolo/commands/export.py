@@ -17,15 +17,17 @@ from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError, OptionError
 from darkyolo.values import POSITIVE_INT, add_input_size, input_hw
 
-HELP = "export a model to ONNX (checked in ONNX Runtime) or to Darknet .weights"
+HELP = "export a model to ONNX (checked in ONNX Runtime), OpenVINO IR or Darknet .weights"
 
-#: largest ONNX-vs-PyTorch difference accepted by the check
+#: largest exported-vs-PyTorch difference accepted by the check
 TOLERANCE = 1e-4
+#: the file each format writes (OpenVINO: the .xml, with its .bin beside it)
+SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "weights": ".weights"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, onnx=False)
-    parser.add_argument("--format", choices=("onnx", "weights"), default="onnx")
+    parser.add_argument("--format", choices=tuple(SUFFIXES), default="onnx")
     parser.add_argument(
         "--prefix",
         type=POSITIVE_INT,
@@ -33,19 +35,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write only cfg layers 0..N-1 as a Darknet .conv.N backbone (implies --format weights)",
     )
     parser.add_argument(
-        "--output", "-o", type=Path, help="output file (default: <weights or cfg stem>.<format>)"
+        "--output",
+        "-o",
+        type=Path,
+        help="output file (default: <weights or cfg stem>.onnx, .xml (+ .bin) or .weights)",
     )
     add_input_size(parser, "example/default input size for ONNX: one side, or height and width")
-    parser.add_argument("--names", type=Path, help=".names file to embed in the ONNX metadata")
+    parser.add_argument("--names", type=Path, help=".names file to embed in the file's metadata")
     parser.add_argument("--opset", type=POSITIVE_INT, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--static", action="store_true", help="fixed batch and input size")
-    parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime check")
-    q = parser.add_argument_group("int8 (ONNX Runtime static quantization)")
-    q.add_argument("--int8", action="store_true", help="quantize the ONNX export to int8 (QDQ)")
+    parser.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="OpenVINO: float16 weights, run in bfloat16 or float16 where the CPU has them",
+    )
+    q = parser.add_argument_group(
+        "int8 (ONNX: ONNX Runtime static quantization; OpenVINO: NNCF), the heads' last "
+        "convolutions and the decode kept float32"
+    )
+    q.add_argument("--int8", action="store_true", help="quantize the export to int8")
     q.add_argument(
         "--calib",
         metavar="DATA_OR_FOLDER",
-        help="pictures to calibrate on: a .data file (its train split), folder, glob or list",
+        help="pictures to calibrate on: a .data or data.yaml (its train split), folder, glob or list",
     )
     q.add_argument(
         "--calib-images", type=POSITIVE_INT, default=64, help="pictures used (default 64)"
@@ -54,20 +67,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calib-method",
         choices=("minmax", "entropy", "percentile"),
         default="minmax",
-        help="how activation ranges are chosen (default minmax)",
+        help="ONNX: how activation ranges are chosen (default minmax)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from darkyolo.export import check_onnx, export_onnx, export_weights
+    from darkyolo.export import export_weights
+    from darkyolo.extras import require
     from darkyolo.inference.predictor import class_names
     from darkyolo.models.zoo import resolve_model
 
     task = None if args.prefix is not None or args.format == "weights" else "detect"
-    if task == "detect":  # before the model loads
-        from darkyolo.extras import require
-
-        require("export", "darkyolo export --format onnx" + (" --int8" if args.int8 else ""))
+    if task == "detect":  # refused before the model loads
+        what = f"darkyolo export --format {args.format}" + (" --int8" if args.int8 else "")
+        require("export", what)
+        if args.format == "openvino":
+            require("openvino", what)
+        if args.int8 and not args.calib:
+            raise OptionError(
+                "--int8 needs --calib DATA_OR_FOLDER: pictures like those it will see"
+            )
+        if args.calib and not args.int8:
+            raise OptionError("--calib goes with --int8")
+    if args.half and (args.format != "openvino" or args.int8):
+        raise OptionError("--half is a float OpenVINO export: --format openvino without --int8")
 
     source = resolve_model(args.model, args.weights, random_weights=args.random_weights, task=task)
     for note in source.notes:
@@ -83,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         path, count = export_prefix(model, output, args.prefix)
         print(f"wrote {path}: layers 0..{args.prefix - 1} ({count} with weights), seen 0")
         return 0
-    output = args.output or Path(f"{stem}.{args.format}")
+    output = args.output or Path(f"{stem}{SUFFIXES[args.format]}")
     if args.format == "weights":
         if source.weights and output.resolve() == source.weights.resolve():
             raise DarkyoloError(f"{output}: refusing to overwrite the input weights")
@@ -95,34 +118,56 @@ def run(args: argparse.Namespace) -> int:
     if size is not None:
         model.set_input_size(*size)
     names = class_names(model.num_classes, args.names or source.names)
+    from darkyolo.export import onnx_bytes
+
+    fp32 = onnx_bytes(model, size, names=names, opset=args.opset, dynamic=not args.static)
     if args.int8:
-        return _export_int8(model, output, size, names, args)
-    if args.calib:
-        raise OptionError("--calib goes with --int8")
-    export_onnx(model, output, size, names=names, opset=args.opset, dynamic=not args.static)
-    print(f"wrote {output}")
+        _export_int8(model, fp32, output, args)
+        return 0
+    if args.format == "onnx":
+        from darkyolo.export import onnx_runner
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(fp32)
+        print(f"wrote {output}")
+        engine, run_exported = "ONNX Runtime", lambda: onnx_runner(output)
+    else:
+        from darkyolo.openvino_ir import ir_from_onnx, ir_runner, save_ir
+
+        save_ir(ir_from_onnx(fp32), output, half=args.half)
+        weights = "float16" if args.half else "float32"
+        print(
+            f"wrote {output} and {output.with_suffix('.bin').name}: OpenVINO IR, {weights} weights"
+        )
+        engine, run_exported = "OpenVINO", lambda: ir_runner(output)
     if not args.no_check:
-        h, w = model.input_size
-        shapes = [(1, h, w)] if args.static else None
-        diff = check_onnx(model, output, shapes)
-        verdict = "ok" if diff <= TOLERANCE else "TOO LARGE"
-        print(f"ONNX Runtime vs PyTorch: max difference {diff:.2e} (absolute; {verdict})")
-        if diff > TOLERANCE:
-            raise DarkyoloError(
-                f"{output}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE})"
-            )
+        _check(model, run_exported(), engine, output, args.static, tolerance=1e-2 if args.half else TOLERANCE)  # fmt: skip
     return 0
 
 
-def _export_int8(model, output: Path, size, names, args: argparse.Namespace) -> int:
-    """Quantize the float32 export on ``--calib`` pictures, write it, and report what it costs."""
+def _check(model, run, engine: str, output: Path, static: bool, tolerance: float) -> None:
+    """The exported file against PyTorch on random inputs, one line; an error past ``tolerance``."""
+    from darkyolo.export import check_runner
+
+    h, w = model.input_size
+    diff = check_runner(model, run, [(1, h, w)] if static else None)
+    verdict = "ok" if diff <= tolerance else "TOO LARGE"
+    print(f"{engine} vs PyTorch: max difference {diff:.2e} (absolute; {verdict})")
+    if diff > tolerance:
+        raise DarkyoloError(
+            f"{output}: {engine} differs from PyTorch by {diff:.2e} (> {tolerance})"
+        )
+
+
+def _export_int8(model, fp32: bytes, output: Path, args: argparse.Namespace) -> None:
+    """Quantize the float32 export on ``--calib`` pictures (ONNX Runtime's QDQ for ONNX, NNCF for
+    OpenVINO), write it, and report what it costs: size and agreement with float32."""
     import contextlib
     import io
     import logging
 
     import onnx
 
-    from darkyolo.export import onnx_bytes
     from darkyolo.quantize import (
         agreement,
         calibration_images,
@@ -133,10 +178,6 @@ def _export_int8(model, output: Path, size, names, args: argparse.Namespace) -> 
         quantize_onnx,
     )
 
-    if args.format != "onnx":
-        raise OptionError("--int8 is an ONNX export: use --format onnx")
-    if not args.calib:
-        raise OptionError("--int8 needs --calib DATA_OR_FOLDER: pictures like those it will see")
     images = calibration_images(args.calib)
     pictures, used = load_calibration(images, args.calib_images, model.input_size)
     if used < args.calib_images:
@@ -145,27 +186,34 @@ def _export_int8(model, output: Path, size, names, args: argparse.Namespace) -> 
             f"{args.calib_images}",
             file=sys.stderr,
         )
-    fp32 = onnx_bytes(model, size, names=names, opset=args.opset, dynamic=not args.static)
     keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
-    metadata = calibration_metadata(args.calib_method, used, keep)
     quiet = logging.getLogger()
     level = quiet.level
-    quiet.setLevel(logging.ERROR)  # ONNX Runtime's advice to pre-process is not for this graph
+    quiet.setLevel(logging.ERROR)  # the quantizers' advice and progress are not for this graph
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # its histogram progress lines
-            int8 = quantize_onnx(fp32, pictures, keep.names, args.calib_method, metadata)
+        with contextlib.redirect_stdout(io.StringIO()):  # their progress lines
+            if args.format == "onnx":
+                from darkyolo.export import onnx_runner
+
+                metadata = calibration_metadata(args.calib_method, used, keep)
+                int8 = quantize_onnx(fp32, pictures, keep.names, args.calib_method, metadata)
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_bytes(int8)
+                size, what = len(int8), f"int8 QDQ, calibrated on {used} pictures ({args.calib_method})"  # fmt: skip
+                runners = onnx_runner(fp32), onnx_runner(int8)
+            else:
+                from darkyolo.openvino_ir import ir_from_onnx, ir_runner, quantize_ir, save_ir
+
+                save_ir(quantize_ir(ir_from_onnx(fp32), pictures, keep.names), output)
+                size = output.stat().st_size + output.with_suffix(".bin").stat().st_size
+                what = f"OpenVINO IR int8 (NNCF), calibrated on {used} pictures"
+                runners = ir_runner(ir_from_onnx(fp32)), ir_runner(output)
     finally:
         quiet.setLevel(level)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(int8)
-    print(
-        f"wrote {output}: int8 QDQ, {len(int8) / 2**20:.1f} MiB (float32 {len(fp32) / 2**20:.1f} "
-        f"MiB), calibrated on {used} pictures ({args.calib_method})"
-    )
+    print(f"wrote {output}: {what}, {size / 2**20:.1f} MiB (float32 {len(fp32) / 2**20:.1f} MiB)")
     print(
         f"kept float32: the heads' last convolutions {', '.join(keep.head_convs)} and the "
         f"{len(keep.decode)} decode nodes after them (sigmoid, exp, anchors)"
     )
-    for line in agreement(fp32, int8, pictures).lines():
+    for line in agreement(*runners, pictures).lines():
         print(line)
-    return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.errors import DarkyoloError
+from darkyolo.inference.engines import BACKENDS
 from darkyolo.serve.settings import MAX_BODY_BYTES, MAX_PIXELS
 from darkyolo.values import (
     INPUT_SIDE,
@@ -26,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=PORT, default=8000)
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference engine (default auto: OpenVINO with throughput streams, else ONNX "
+        "Runtime, else PyTorch, by what is installed)",
+    )
     parser.add_argument(
         "--img-size", type=INPUT_SIDE, help="default input side (default: the cfg's)"
     )
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in detector.notes:
         print(note)
+    print(f"backend: {detector.backend_name} ({detector.backend_reason})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     h, w = detector.input_hw
     print(

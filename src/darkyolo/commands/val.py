@@ -8,6 +8,7 @@ import argparse
 
 from darkyolo.commands.model_args import add_model_arguments
 from darkyolo.evaluation.options import ValOptions
+from darkyolo.inference.engines import BACKENDS
 from darkyolo.values import INPUT_SIDE, NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY
 
 HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class AP"
@@ -44,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     voc.add_argument("--voc07", action="store_true", help="also VOC2007 11-point AP at IoU .5")
     voc.add_argument("--voc10", action="store_true", help="also VOC2010+ all-point AP at IoU .5")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference engine (default auto: OpenVINO, else ONNX Runtime, else PyTorch, by what "
+        "is installed; PyTorch for a GPU or --amp)",
+    )
+    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
     parser.add_argument("--workers", type=NON_NEGATIVE_INT, default=2)
     parser.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
     parser.add_argument("--project", default="runs/val", help="output root")
@@ -58,26 +67,41 @@ def run(args: argparse.Namespace) -> int:
 
     from darkyolo.data.splits import open_split
     from darkyolo.device import resolve_device
-    from darkyolo.errors import DataError
+    from darkyolo.errors import DataError, OptionError
     from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
     from darkyolo.evaluation.validate import evaluate
+    from darkyolo.inference.backends import ExportedNetwork, exported_backend
+    from darkyolo.inference.engines import choose_backend, is_exported
     from darkyolo.inference.outputs import new_run_dir
     from darkyolo.models.zoo import resolve_model
 
     split = open_split(args.data, args.split, bad_images=args.bad_images)
     for line in split.report.lines():
         print(line)
-    onnx_file = next((p for p in (args.model, args.weights) if p and p.endswith(".onnx")), None)
-    if onnx_file is not None:  # an export, float32 or int8, run by ONNX Runtime
-        from darkyolo.inference.predictor import OnnxNetwork
-
-        model, name = OnnxNetwork(onnx_file), onnx_file
+    exported = next((p for p in (args.model, args.weights) if is_exported(p)), None)
+    torch_only = "--amp" if args.amp != "off" else None
+    chosen, why = choose_backend(
+        args.backend, exported=exported, device=args.device, torch_only=torch_only
+    )
+    if torch_only and chosen != "torch":
+        raise OptionError(f"{torch_only} is an option of the torch backend")
+    if exported is not None:  # an export, float32 or int8
+        model = ExportedNetwork(exported_backend(chosen, exported, args.threads), exported)
+        name = exported
     else:
         source = resolve_model(args.model, args.weights, random_weights=args.random_weights)
         for note in source.notes:
             print(note)
         model, name = source.build(), source.name
+        if chosen != "torch":
+            from darkyolo.export import onnx_bytes
+
+            backend = exported_backend(chosen, onnx_bytes(model), args.threads)
+            model = ExportedNetwork(backend, name)
+        elif args.threads:
+            torch.set_num_threads(args.threads)
     print(f"model: {name} ({model.num_classes} classes)")
+    print(f"backend: {chosen} ({why})")
     if model.num_classes != len(split.names):
         raise DataError(
             f"the model has {model.num_classes} classes, the dataset {len(split.names)}",

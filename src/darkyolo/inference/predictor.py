@@ -4,9 +4,9 @@ The way through: read (a worker thread reads and letterboxes ahead of the networ
 ``[B, H, W, 3]`` float 0..1 -> backend -> decoded rows ``[B, N, 5+C]`` -> :func:`postprocess` ->
 boxes mapped back through each picture's letterbox.
 
-Backends: ``torch`` (batch norm folded, channels-last, ``inference_mode``; optionally
-``torch.compile``) and ``onnxruntime`` (an exported ``.onnx`` file, or the model exported in
-memory when given a cfg and weights).
+Backends (:mod:`darkyolo.inference.backends`): ``torch``, ``onnxruntime`` and ``openvino`` (an
+exported file, or the model exported to ONNX in memory when given a cfg and weights); ``auto``, the
+default, picks OpenVINO, then ONNX Runtime, then PyTorch by what is installed.
 
 >>> detector = Detector()                        # the COCO default, yolov3-tiny-coco  # doctest: +SKIP
 >>> detector = Detector("bccd")                  # a bundled trained model             # doctest: +SKIP
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from darkyolo.darknet.cfg import bundled_names_file
 from darkyolo.data.images import (
@@ -40,15 +39,17 @@ from darkyolo.data.images import (
     read_bytes,
 )
 from darkyolo.data.letterbox import Letterbox, letterbox
-from darkyolo.device import resolve_device
 from darkyolo.errors import DarkyoloError, DataError, OptionError
-from darkyolo.inference.optimize import inference_copy
+from darkyolo.inference.backends import (
+    OnnxBackend,
+    OpenVinoBackend,
+    TorchBackend,
+    exported_backend,
+)
+from darkyolo.inference.engines import choose_backend, is_exported
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.zoo import resolve_model
-from darkyolo.postprocess import Detections, NmsMethod, postprocess, scale_to_original
-
-BACKENDS = ("torch", "onnxruntime")
-
+from darkyolo.postprocess import Detections, postprocess, scale_to_original
 
 # --------------------------------------------------------------------------- class names
 
@@ -153,135 +154,6 @@ class Timings:
         }
 
 
-# --------------------------------------------------------------------------- backends
-
-
-class TorchBackend:
-    """PyTorch inference: an :func:`inference_copy` of the model (BN folded, in-place
-    activations; the caller's network is left as it was), channels-last, ``inference_mode``,
-    optionally ``torch.compile``.
-
-    ``bf16``: convolutions in bfloat16 (about twice as fast on CPUs with AVX512-BF16 or AMX; scores
-    move by about 1e-2), the raw maps decoded in float32. With ``compile`` every batch is padded to
-    ``batch_size`` (a new shape would recompile).
-    """
-
-    name = "torch"
-
-    def __init__(
-        self,
-        model: Darknet,
-        device: str | torch.device = "cpu",
-        *,
-        channels_last: bool = True,
-        compile: bool = False,
-        batch_size: int | None = None,
-        bf16: bool = False,
-    ) -> None:
-        self.device = resolve_device(device)
-        net = inference_copy(model).to(self.device)
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        if bf16:
-            for layer in net.conv_layers():
-                layer.to(torch.bfloat16)
-        self.model = net
-        self.nms = NmsMethod.of(model)
-        self.channels_last = channels_last
-        self.dtype = torch.bfloat16 if bf16 else torch.float32
-        self.num_classes = net.num_classes
-        self.stride = net.stride
-        self.input_size = net.input_size
-        self.pad_to = batch_size if compile else None
-        self._run: Callable[[Tensor], Tensor] = self._forward
-        if compile:
-            self._run = torch.compile(self._forward, options={"freezing": True})
-
-    def _forward(self, x: Tensor) -> Tensor:
-        raw = self.model.forward_raw(x.to(self.dtype))
-        return self.model.decode(raw, (x.shape[-2], x.shape[-1]))  # decoded in float32
-
-    def __call__(self, batch: np.ndarray) -> Tensor:
-        """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]`` (CPU tensor)."""
-        n = batch.shape[0]
-        if self.pad_to and n < self.pad_to:
-            pad = np.zeros((self.pad_to - n, *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, pad])
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # channels-last view
-        if not self.channels_last:
-            x = x.contiguous()
-        with torch.inference_mode():
-            out = self._run(x)
-        return out[:n].float().cpu()
-
-
-class OnnxBackend:
-    """ONNX Runtime (CPU) inference over a darkyolo ONNX export (see :mod:`darkyolo.export`)."""
-
-    name = "onnxruntime"
-
-    def __init__(
-        self, source: str | Path | bytes, threads: int | None = None, spin: bool = False
-    ) -> None:
-        from darkyolo.export import INPUT_NAME, OUTPUT_NAME, onnx_metadata, onnx_session
-
-        self.session = onnx_session(source, threads, spin)
-        self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
-        meta = onnx_metadata(self.session)
-        where = "<memory>" if isinstance(source, bytes) else str(source)
-        self.where = where
-        #: the input shape the file was exported with: a number per fixed dimension, a name or
-        #: None per free one (``export --static`` fixes them all)
-        self.input_shape = tuple(self.session.get_inputs()[0].shape)
-        if meta.get("producer") != "darkyolo":
-            raise DarkyoloError(f"{where}: not a darkyolo ONNX export (no darkyolo metadata)")
-        self.num_classes = int(meta["num_classes"])
-        self.stride = int(meta["stride"])
-        self.input_size = (int(meta["input_height"]), int(meta["input_width"]))
-        self.nms = NmsMethod(meta.get("nms_kind", "default"), float(meta.get("beta_nms", 0.6)))
-        self.names: list[str] | None = None
-        if "names" in meta:
-            import json
-
-            self.names = list(json.loads(meta["names"]))
-
-    def __call__(self, batch: np.ndarray) -> Tensor:
-        """``batch``: float32 ``[B, H, W, 3]`` -> decoded rows ``[B, N, 5+C]``."""
-        return self.run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
-
-    def run(self, x: np.ndarray) -> Tensor:
-        """``x``: float32 ``[B, 3, H, W]`` -> decoded rows ``[B, N, 5+C]``; a shape the file
-        does not take (a fixed-shape export at another batch or size) is one line naming both."""
-        fixed = [isinstance(d, int) for d in self.input_shape]
-        if len(self.input_shape) != x.ndim or any(
-            f and d != n for f, d, n in zip(fixed, self.input_shape, x.shape)
-        ):
-            expected = ", ".join(str(d) if f else "*" for f, d in zip(fixed, self.input_shape))
-            raise DarkyoloError(
-                f"{self.where}: this ONNX file takes input [{expected}] (batch, channels, height, "
-                f"width; fixed at export), given [{', '.join(map(str, x.shape))}]: use that batch "
-                "and --img-size, or export again without --static"
-            )
-        return torch.from_numpy(self.session.run([self.output_name], {self.input_name: x})[0])
-
-
-class OnnxNetwork(torch.nn.Module):
-    """An ONNX export (float32 or int8) behind the module interface that
-    :func:`darkyolo.evaluation.validate.evaluate` uses: ``x: float32 [B, 3, H, W]`` -> decoded rows
-    ``[B, N, 5+C]``, run by ONNX Runtime on the CPU."""
-
-    def __init__(self, source: str | Path, threads: int | None = None) -> None:
-        super().__init__()
-        self.backend = OnnxBackend(source, threads)
-        self.source = str(source)
-        self.num_classes = self.backend.num_classes
-        self.input_size = self.backend.input_size
-        self.nms = self.backend.nms
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.backend.run(np.ascontiguousarray(x.detach().float().cpu().numpy()))
-
-
 # --------------------------------------------------------------------------- the detector
 
 
@@ -312,12 +184,14 @@ class Detector:
     Args:
         model: a trained model's name (``"yolov3-tiny-coco"``, the default; ``"bccd"``), a cfg
             (bundled name such as ``"yolov3"``, or a ``.cfg`` path) with ``weights``, a built
-            :class:`Darknet`, or an ``.onnx`` file from ``darkyolo export``. See
+            :class:`Darknet`, or an ``.onnx`` or OpenVINO ``.xml`` file from ``darkyolo export``. See
             :func:`darkyolo.models.zoo.resolve_model` for how ``model`` and ``weights`` combine.
         weights: ``.weights`` / checkpoint for the cfg (a checkpoint alone brings its own cfg and
-            names), or an ``.onnx`` file.
+            names), or an exported file.
         random_weights: build a cfg with untrained random weights (only when asked for).
-        backend: ``"torch"`` or ``"onnxruntime"`` (a cfg + weights is exported in memory).
+        backend: ``"auto"`` (OpenVINO, else ONNX Runtime, else PyTorch, by what is installed; see
+            :func:`~darkyolo.inference.backends.choose_backend`), ``"torch"``, ``"onnxruntime"``
+            or ``"openvino"`` (a cfg and weights are exported to ONNX in memory for the last two).
         img_size: network input ``(h, w)`` or one side; default the cfg's. Multiple of the stride.
         conf, iou, max_det, classes, multi_label: see :func:`darkyolo.postprocess.postprocess`.
         names: a ``.names`` file or list; default by class count (COCO, VOC, else ``class N``).
@@ -333,7 +207,7 @@ class Detector:
         weights: str | Path | None = None,
         *,
         random_weights: bool = False,
-        backend: str = "torch",
+        backend: str = "auto",
         img_size: int | tuple[int, int] | None = None,
         conf: float = 0.25,
         iou: float = 0.45,
@@ -348,8 +222,6 @@ class Detector:
         batch_size: int = 8,
         max_pixels: int = MAX_PIXELS,
     ) -> None:
-        if backend not in BACKENDS:
-            raise OptionError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
             raise OptionError(f"conf and iou must lie in 0..1 (got conf={conf}, iou={iou})")
         if batch_size < 1:
@@ -365,22 +237,30 @@ class Detector:
         self.max_pixels = max_pixels
         self.timings = Timings()
 
-        onnx_file = next(
-            (Path(p) for p in (model, weights) if isinstance(p, (str, Path)) and _is_onnx(p)),
+        exported = next(
+            (Path(p) for p in (model, weights) if isinstance(p, (str, Path)) and is_exported(p)),
             None,
         )
+        torch_only = "--compile" if compile else "--bf16" if bf16 else None
+        chosen, why = choose_backend(
+            backend, exported=exported, device=str(device), torch_only=torch_only
+        )
+        if torch_only and chosen != "torch":
+            raise OptionError(f"{torch_only} is an option of the torch backend")
         embedded_names: list[str] | None = None
         #: lines worth telling the user about the model chosen (e.g. a checkpoint's own cfg used)
         self.notes: tuple[str, ...] = ()
-        #: the files the model was read from (cfg and weights, or the .onnx file)
+        #: the files the model was read from (cfg and weights, or the exported file)
         self.source_files: tuple[Path, ...] = ()
-        if bf16 and (backend != "torch" or onnx_file is not None):
-            raise OptionError("bf16 is an option of the torch backend")
-        if onnx_file is not None:
-            self.backend: TorchBackend | OnnxBackend = OnnxBackend(onnx_file, threads)
+        # throughput streams pay off when several pictures go to the network at once
+        throughput = batch_size > 1
+        if exported is not None:
+            self.backend: TorchBackend | OnnxBackend | OpenVinoBackend = exported_backend(
+                chosen, exported, threads, throughput=throughput
+            )
             embedded_names = self.backend.names
-            self.model_name = str(onnx_file)
-            self.source_files = (onnx_file,)
+            self.model_name = str(exported)
+            self.source_files = (exported,)
         else:
             if isinstance(model, Darknet):
                 net, self.model_name = model, str(model.config.source)
@@ -392,14 +272,18 @@ class Detector:
                 self.source_files = tuple(
                     f for f in (cfg_file, source.weights) if f is not None and f.is_file()
                 )
-            if backend == "onnxruntime":
-                from darkyolo.export import onnx_bytes
-
-                self.backend = OnnxBackend(onnx_bytes(net), threads)
-            else:
+            if chosen == "torch":
                 self.backend = TorchBackend(
                     net, device, compile=compile, batch_size=batch_size, bf16=bf16
                 )
+            else:
+                from darkyolo.export import onnx_bytes
+
+                self.backend = exported_backend(
+                    chosen, onnx_bytes(net), threads, throughput=throughput
+                )
+        #: which engine runs the network, and why (``auto``'s choice is said)
+        self.backend_reason = why
         self.num_classes = self.backend.num_classes
         self.stride = self.backend.stride
         self.names = class_names(self.num_classes, names if names is not None else embedded_names)
@@ -585,10 +469,6 @@ class Detector:
 
 def _raise(message: str) -> _Item:
     raise DataError(message)
-
-
-def _is_onnx(path: str | Path) -> bool:
-    return str(path).lower().endswith(".onnx")
 
 
 def _check_array(image: Any, index: int) -> None:
