@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,10 @@ def test_detect_on_int8_agrees_with_fp32(int8_export) -> None:
     assert matched / total >= MIN_MATCHED, (matched, total)
 
 
+#: what ``--backend auto`` runs an exported file with here
+AUTO_FOR_EXPORTS = "openvino" if find_spec("openvino") else "onnxruntime"
+
+
 def test_detect_and_val_run_the_int8_file(int8_export, tmp_path: Path) -> None:
     output, _, _ = int8_export
     status, err, out = run_cli(
@@ -88,7 +93,13 @@ def test_detect_and_val_run_the_int8_file(int8_export, tmp_path: Path) -> None:
         tmp_path,
     )
     assert status == 0, err
-    assert "4 pictures" in out and "onnxruntime" in out
+    assert "4 pictures" in out and f"backend: {AUTO_FOR_EXPORTS} (auto" in out
+    status, err, out = run_cli(
+        ["detect", str(BCCD_PICTURES), "--model", str(output), "--backend", "onnxruntime",
+         "--project", str(tmp_path)],
+        tmp_path,
+    )  # fmt: skip
+    assert status == 0 and "backend: onnxruntime (asked for)" in out, err
 
 
 def test_float_nodes_of_a_two_head_model() -> None:
@@ -133,7 +144,7 @@ def test_serve_runs_the_int8_file(int8_export) -> None:
     picture = sorted(BCCD_PICTURES.glob("*.jpg"))[0]
     with TestClient(create_app(detector, ServeOptions())) as client:
         answer = client.post("/v1/detect", content=picture.read_bytes()).json()
-        assert client.get("/v1/model").json()["backend"] == "onnxruntime"
+        assert client.get("/v1/model").json()["backend"] == AUTO_FOR_EXPORTS
     local = detector.predict(picture)[0]
     assert len(answer["detections"]) == len(local) > 0
     boxes = np.array([d["box"] for d in answer["detections"]])

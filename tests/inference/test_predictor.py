@@ -114,7 +114,7 @@ def test_stream_reports_bad_files_and_goes_on(model, pictures, tmp_path):
     ("kwargs", "message"),
     [
         ({"img_size": 100}, "multiple of the network stride"),
-        ({"backend": "tensorrt"}, "unknown backend"),
+        ({"backend": "tensorrt"}, "--backend must be one of auto, torch, onnxruntime, openvino"),
         ({"conf": 1.5}, "0..1"),
         ({"classes": [80]}, "outside"),
         ({"batch_size": 0}, "at least 1"),

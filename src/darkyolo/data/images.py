@@ -109,7 +109,7 @@ def decode(data: bytes, file: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> 
     if _has_end_marker(data, kind):  # a cut file goes straight to Pillow: libjpeg and libpng
         bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)  # would print
         if bgr is not None:
-            return Decoded(np.ascontiguousarray(bgr[:, :, ::-1]), None, kind)
+            return Decoded(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None, kind)
     # OpenCV refuses truncated files in memory and formats it lacks (GIF...): Pillow decodes them,
     # a truncated one as far as its data goes
     with _PILLOW_TRUNCATED:
@@ -224,7 +224,7 @@ def iter_video_frames(
                 ok, bgr = capture.read()
                 if not ok:
                     break
-                yield index, np.ascontiguousarray(bgr[:, :, ::-1])
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()

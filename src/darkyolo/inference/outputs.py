@@ -182,7 +182,7 @@ class ResultWriter:
         suffix = Path(source).suffix.lower()
         suffix = suffix if suffix in _WRITABLE else ".png"
         path = self._folder() / f"{stem}{suffix}"
-        if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
+        if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
             raise DataError("OpenCV could not write the annotated picture", str(path))
         self.written.append(path)
 
@@ -197,7 +197,7 @@ class ResultWriter:
                 raise DataError("OpenCV could not open a video writer", str(path))
             self._videos[source] = writer
             self.written.append(path)
-        writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def close(self) -> Path | None:
         """Finish videos and write the JSON; returns the JSON's path when one was asked for and

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from darkyolo.darknet.cfg import bundled_names_file
 from darkyolo.data.images import (
@@ -315,9 +316,17 @@ class Detector:
     # ---- core
 
     def _detect_batch(self, items: list[_Item], keep_images: bool) -> list[Prediction]:
+        return self._finish(items, self._network(items), keep_images)
+
+    def _network(self, items: list[_Item]) -> Tensor:
+        """The decoded rows of a batch (timed as ``inference``)."""
         t0 = time.perf_counter()
-        batch = np.stack([item.network_image for item in items])
-        rows = self.backend(batch)
+        rows = self.backend(np.stack([item.network_image for item in items]))
+        self.timings.inference += time.perf_counter() - t0
+        return rows
+
+    def _finish(self, items: list[_Item], rows: Tensor, keep_images: bool) -> list[Prediction]:
+        """NMS and the boxes mapped back to each picture (timed as ``postprocess``)."""
         t1 = time.perf_counter()
         found = postprocess(
             rows,
@@ -331,10 +340,8 @@ class Detector:
         )
         found = scale_to_original(found, [item.box for item in items])
         results = [self._prediction(item, det, keep_images) for item, det in zip(items, found)]
-        t2 = time.perf_counter()
         self.timings.images += len(items)
-        self.timings.inference += t1 - t0
-        self.timings.postprocess += t2 - t1
+        self.timings.postprocess += time.perf_counter() - t1
         return results
 
     def _prediction(self, item: _Item, det: Detections, keep_image: bool) -> Prediction:
@@ -406,7 +413,16 @@ class Detector:
         # what the batch's pictures and the failures among them yield, in input order
         # (None: the batch's next prediction)
         order: list[ReadFailure | None] = []
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # batches whose network call runs (or waits) in the network's own thread, oldest first:
+        # while batch k+1 is in the network, batch k is post-processed and handed to the caller,
+        # who draws and writes it (reading runs ahead in the reading threads)
+        running: deque[tuple[Future[Tensor] | None, list[_Item], list[ReadFailure | None]]] = (
+            deque()
+        )
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+            ThreadPoolExecutor(max_workers=1) as network,
+        ):
 
             def refill() -> None:
                 while len(pending) < lookahead:
@@ -416,12 +432,17 @@ class Detector:
                     source, make = job
                     pending.append((source, pool.submit(make)))
 
-            def flush() -> Iterator[Prediction | ReadFailure]:
-                predictions = iter(self._detect_batch(batch, keep_images) if batch else [])
-                for entry in order:
-                    yield next(predictions) if entry is None else entry
+            def launch() -> None:
+                rows = network.submit(self._network, list(batch)) if batch else None
+                running.append((rows, list(batch), list(order)))
                 batch.clear()
                 order.clear()
+
+            def finish_oldest() -> Iterator[Prediction | ReadFailure]:
+                rows, items, entries = running.popleft()
+                predictions = iter(self._finish(items, rows.result(), keep_images) if rows else [])
+                for entry in entries:
+                    yield next(predictions) if entry is None else entry
 
             refill()
             while pending:
@@ -431,8 +452,8 @@ class Detector:
                     item = future.result()
                 except DarkyoloError as error:
                     order.append(ReadFailure(source, str(error)))
-                    if not batch:
-                        yield from flush()
+                    if not batch:  # nothing ahead of it in this batch: said in its place
+                        launch()
                     refill()
                     continue
                 finally:
@@ -441,8 +462,13 @@ class Detector:
                 batch.append(item)
                 order.append(None)
                 if len(batch) == self.batch_size:
-                    yield from flush()
-            yield from flush()
+                    launch()
+                while len(running) > 1 or (running and running[0][0] is None):
+                    yield from finish_oldest()
+            if order:
+                launch()
+            while running:
+                yield from finish_oldest()
 
     def _jobs(
         self, entries: list[Source], video_stride: int
