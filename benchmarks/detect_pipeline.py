@@ -57,6 +57,7 @@ def network_only(detector: Detector, folder: Path, batch: int) -> float:
 
 def detect_folder(detector: Detector, folder: Path, out: Path) -> float:
     """Seconds for detect's loop: stream (read, letterbox, network, NMS) and write each result."""
+    out.mkdir(parents=True, exist_ok=True)
     writer = ResultWriter(out, detector.names)
     start = time.perf_counter()
     for result in detector.stream([folder], keep_images=True):
