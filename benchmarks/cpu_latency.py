@@ -40,8 +40,8 @@ from darkyolo.darknet.cfg import resolve_cfg_path
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.data.letterbox import letterbox
 from darkyolo.export import onnx_bytes
+from darkyolo.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend
 from darkyolo.inference.optimize import inference_copy
-from darkyolo.inference.predictor import OnnxBackend, TorchBackend
 from darkyolo.models.darknet import load_model
 from darkyolo.models.io import save_darknet_weights
 
@@ -50,6 +50,15 @@ Runner = Callable[[list[np.ndarray]], object]
 BF16 = "darkyolo torch bf16 (approx.)"
 #: the row of the int8 export (approximate by design; accuracy in docs/inference.md)
 INT8 = "darkyolo onnxruntime int8"
+#: OpenVINO's rows: darkyolo's backend in float32 and half, darkyolo's int8 IR export (NNCF, the
+#: heads' last convolutions and the decode kept float), NNCF int8 with its defaults on the same
+#: float32 ONNX and pictures (what a user would build by hand), and OpenVINO on the int8 QDQ ONNX
+OPENVINO = "darkyolo openvino"
+OPENVINO_HALF = "darkyolo openvino half (bf16/f16 where the CPU has it)"
+OPENVINO_INT8 = "darkyolo openvino int8 (export --format openvino --int8)"
+OPENVINO_BY_HAND = "OpenVINO + NNCF int8 by hand (defaults)"
+OPENVINO_QDQ = "OpenVINO on darkyolo's int8 QDQ ONNX"
+APPROXIMATE_OPENVINO = (OPENVINO_HALF, OPENVINO_INT8, OPENVINO_BY_HAND, OPENVINO_QDQ)
 
 
 def random_weights(cfg: str, path: Path, seed: int = 0) -> None:
@@ -125,7 +134,7 @@ def opencv_runner(cfg: str, weights: Path, size: int) -> Runner:
     return run
 
 
-def darkyolo_runner(backend: TorchBackend | OnnxBackend, size: int) -> Runner:
+def darkyolo_runner(backend: TorchBackend | OnnxBackend | OpenVinoBackend, size: int) -> Runner:
     def run(images: list[np.ndarray]) -> object:
         rgb = [image[:, :, ::-1] for image in images]  # the same BGR pixels OpenCV gets
         batch = np.stack([letterbox(image, (size, size))[0] for image in rgb])
@@ -148,6 +157,18 @@ def measure(runners: dict[str, Runner], images: list[np.ndarray], rounds: int) -
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def calibration_pictures(size: int) -> np.ndarray:
+    """Eight letterboxed random pictures: the int8 rows' calibration (speed does not depend on the
+    ranges found)."""
+    rng = np.random.default_rng(1)
+    return np.stack(
+        [
+            letterbox(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8), (size, size))[0]
+            for _ in range(8)
+        ]
+    )
+
+
 def int8_bytes(model, size: int) -> bytes:
     """``darkyolo export --int8``'s model for ``model``, calibrated on random pictures."""
     import contextlib
@@ -160,20 +181,48 @@ def int8_bytes(model, size: int) -> bytes:
 
     fp32 = onnx_bytes(model, (size, size))
     keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
-    rng = np.random.default_rng(1)
-    pictures = np.stack(
-        [
-            letterbox(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8), (size, size))[0]
-            for _ in range(8)
-        ]
-    )
     logging.getLogger().setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()):
-        return quantize_onnx(fp32, pictures, keep.names)
+        return quantize_onnx(fp32, calibration_pictures(size), keep.names)
+
+
+def openvino_backends(model, size: int, threads: int, tmp: Path) -> dict[str, OpenVinoBackend]:
+    """The OpenVINO rows (see :data:`OPENVINO`), each an IR written to ``tmp`` and read back."""
+    import nncf
+    import onnx
+
+    from darkyolo.openvino_ir import ir_from_onnx, quantize_ir, save_ir
+    from darkyolo.quantize import float_nodes, head_conv_positions
+
+    fp32 = onnx_bytes(model, (size, size))
+    pictures = calibration_pictures(size)
+    keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
+    batches = [np.ascontiguousarray(p[None].transpose(0, 3, 1, 2)) for p in pictures]
+    irs = {
+        OPENVINO: save_ir(ir_from_onnx(fp32), tmp / "fp32.xml"),
+        OPENVINO_HALF: save_ir(ir_from_onnx(fp32), tmp / "half.xml", half=True),
+        OPENVINO_INT8: save_ir(
+            quantize_ir(ir_from_onnx(fp32), pictures, keep.names), tmp / "int8.xml"
+        ),
+        OPENVINO_BY_HAND: save_ir(
+            nncf.quantize(ir_from_onnx(fp32), nncf.Dataset(batches), subset_size=len(batches)),
+            tmp / "by-hand.xml",
+        ),
+    }
+    found = {name: OpenVinoBackend(path, threads) for name, path in irs.items()}
+    found[OPENVINO_QDQ] = OpenVinoBackend(int8_bytes(model, size), threads)
+    return found
 
 
 def build_runners(
-    cfg: str, weights: Path, size: int, threads: int, compile: bool, bf16: bool, int8: bool = True
+    cfg: str,
+    weights: Path,
+    size: int,
+    threads: int,
+    compile: bool,
+    bf16: bool,
+    int8: bool = True,
+    openvino: bool = True,
 ) -> tuple[dict[str, Runner], dict[str, float]]:
     """OpenCV and darkyolo runners for one model; also the seconds each took to set up."""
     setup: dict[str, float] = {}
@@ -193,6 +242,11 @@ def build_runners(
         start = time.perf_counter()
         runners[INT8] = darkyolo_runner(OnnxBackend(int8_bytes(model, size), threads), size)
         setup[INT8] = time.perf_counter() - start
+    if openvino:
+        start = time.perf_counter()
+        for name, backend in openvino_backends(model, size, threads, weights.parent).items():
+            runners[name] = darkyolo_runner(backend, size)
+        setup[OPENVINO] = time.perf_counter() - start
     if bf16:
         start = time.perf_counter()
         runners[BF16] = darkyolo_runner(TorchBackend(model, bf16=True), size)
@@ -270,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-bf16", action="store_true", help="leave out the (inexact) bfloat16 torch mode"
     )
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 row")
+    parser.add_argument("--no-openvino", action="store_true", help="leave out OpenVINO's rows")
     parser.add_argument(
         "--profile", metavar="CFG", help="only ONNX Runtime's operator profile, fp32 and int8"
     )
@@ -320,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             work = gflops(cfg, args.size)
             runners, setup = build_runners(
                 cfg, weights, args.size, args.threads, args.compile, not args.no_bf16,
-                not args.no_int8,
+                not args.no_int8, not args.no_openvino and _has_openvino(),
             )  # fmt: skip
             single = measure(runners, [picture], args.rounds)
             batch_runners = {k: v for k, v in runners.items() if "compile" not in k}
@@ -329,13 +384,13 @@ def main(argv: list[str] | None = None) -> int:
                 rate = args.batch / many[name] if name in many else float("nan")
                 base_rate = args.batch / many["OpenCV"]
                 # the peak is single precision: a % of it means nothing for bf16 and int8
-                exact = name not in (BF16, INT8)
+                exact = name not in (BF16, INT8, *APPROXIMATE_OPENVINO)
                 share = f"{100 * work / single[name] / peak:.0f}%" if exact else "-"
                 table.append(
                     f"| {cfg} | {name} | {single[name] * 1000:.1f} "
                     f"| {single[name] / single['OpenCV']:.2f}x | {work / single[name]:.0f} "
                     f"| {share} | {rate:.1f} "
-                    f"| {rate / base_rate:.2f}x | {setup[name]:.1f} |"
+                    f"| {rate / base_rate:.2f}x | {setup.get(name, setup.get(OPENVINO, 0.0)):.1f} |"
                 )
             print("\n".join(table[-len(runners) :]), flush=True)
         lines += table
@@ -429,6 +484,12 @@ def _finish(lines: list[str], markdown: Path | None) -> int:
         with open(markdown, "a", encoding="utf-8") as handle:
             handle.write(text + "\n\n")
     return 0
+
+
+def _has_openvino() -> bool:
+    from darkyolo.extras import missing_modules
+
+    return not missing_modules(("openvino", "nncf"))
 
 
 if __name__ == "__main__":
