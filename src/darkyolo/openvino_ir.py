@@ -38,6 +38,10 @@ def quantize_ir(model: Any, pictures: np.ndarray, keep_float: Sequence[str]) -> 
     coco128 mAP@.5 0.3065 -> 0.3010 against 0.2885 with the symmetric default
     (docs/inference.md)."""
     require("openvino", "int8 through NNCF")
+    import logging
+
+    # NNCF looks for PyTorch's CUDA tools on the way; their "no CUDA runtime" warning is not ours
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     import nncf
 
     if not len(pictures):

@@ -208,22 +208,23 @@ class OpenVinoBackend(_ExportedBackend):
         self.compiled = self.core.compile_model(model, "CPU", config)
         self.streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.throughput = throughput and self.streams > 1
-        self._request = self.compiled.create_infer_request()
-        self._queue = ov.AsyncInferQueue(self.compiled, self.streams) if self.throughput else None
+        # one request per stream; no Python callbacks are left with OpenVINO (they outlive the
+        # objects they close over, and their clean-up at garbage collection is a crash)
+        count = self.streams if self.throughput else 1
+        self._requests = [self.compiled.create_infer_request() for _ in range(count)]
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        if self._queue is None or len(x) == 1:
-            return self._request.infer({0: x})[0].copy()
-        out: list[np.ndarray | None] = [None] * len(x)
-
-        def done(request, index: int) -> None:
-            out[index] = request.get_output_tensor(0).data.copy()
-
-        self._queue.set_callback(done)
-        for index in range(len(x)):
-            self._queue.start_async({0: x[index : index + 1]}, index)
-        self._queue.wait_all()
-        return np.concatenate(out)  # type: ignore[arg-type]
+        if len(self._requests) == 1 or len(x) == 1:
+            return self._requests[0].infer({0: x})[0].copy()
+        out: list[np.ndarray] = []
+        for start in range(0, len(x), len(self._requests)):  # a picture per stream at a time
+            chunk = x[start : start + len(self._requests)]
+            for request, picture in zip(self._requests, chunk):
+                request.start_async({0: picture[None]})
+            for request, _ in zip(self._requests, chunk):
+                request.wait()
+                out.append(request.get_output_tensor(0).data.copy())
+        return np.concatenate(out)
 
 
 def _rt_metadata(model) -> dict[str, str]:
