@@ -12,6 +12,7 @@ a request to run in bfloat16 or float16 where the CPU has them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,21 @@ from darkyolo.errors import DarkyoloError
 from darkyolo.extras import require
 
 
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one ``openvino.Core``: it stays for the life of the process, since the models
+    it reads and compiles run code from the libraries it loaded (a Core gone first leaves them to
+    crash when they are freed)."""
+    require("openvino", "OpenVINO", ("openvino",))
+    import openvino as ov
+
+    return ov.Core()
+
+
 def ir_from_onnx(onnx: bytes) -> Any:
     """An ``openvino.Model`` from ONNX bytes (darkyolo's metadata kept)."""
     require("openvino", "the OpenVINO export", ("openvino",))
-    import openvino as ov
-
-    return ov.Core().read_model(onnx)
+    return openvino_core().read_model(onnx)
 
 
 def quantize_ir(model: Any, pictures: np.ndarray, keep_float: Sequence[str]) -> Any:
@@ -78,9 +88,7 @@ def ir_runner(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``x: float32 [B, 3, H, W] -> rows`` through OpenVINO, float32 precision (an IR path or an
     ``openvino.Model``), for checks and agreement reports."""
-    import openvino as ov
-
-    core = ov.Core()
+    core = openvino_core()
     model = core.read_model(str(source)) if isinstance(source, (str, Path)) else source
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     if threads:

@@ -52,17 +52,9 @@ def test_info_without_a_model_lists_the_bundled_ones(capsys: pytest.CaptureFixtu
 def test_info_reads_a_checkpoint_and_an_onnx_export(
     tmp_path, bccd_small, tiny_cfg_file, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tiny import run_cli
+    from tiny import train_tiny
 
-    runs = tmp_path / "runs"
-    status, err, _ = run_cli(
-        ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "1",
-         "--batch", "4", "--img-size", "96", "--workers", "0", "--no-progress", "--no-plots",
-         "--project", str(runs)],
-        tmp_path,
-    )  # fmt: skip
-    assert status == 0, err
-    last = runs / "exp" / "weights" / "last.pt"
+    last = train_tiny(tiny_cfg_file, bccd_small, tmp_path / "runs") / "weights" / "last.pt"
     assert main(["info", str(last), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"{last}: darkyolo checkpoint, 1 epochs" in out

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny import make_bccd_subset, run_cli, shared_data
+from tiny import make_bccd_subset, run_cli, shared_data, train_tiny
 
 COCO128_JSON = "coco128/annotations/instances_train2017.json"
 
@@ -98,18 +98,11 @@ def test_val_of_a_checkpoint_scores_at_the_size_it_trained_at(
 ) -> None:
     import csv
 
-    runs = tmp_path / "runs"
-    status, err, _ = run_cli(
-        ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "2",
-         "--batch", "4", "--img-size", "96", "--workers", "0", "--no-progress", "--no-plots",
-         "--project", str(runs)],
-        tmp_path,
-    )  # fmt: skip
-    assert status == 0, err
-    with open(runs / "exp" / "results.csv", newline="") as handle:
+    run = train_tiny(tiny_cfg_file, bccd_small, tmp_path / "runs", epochs=2)
+    with open(run / "results.csv", newline="") as handle:
         last = list(csv.DictReader(handle))[-1]
     status, err, out = run_cli(
-        ["val", "--weights", str(runs / "exp" / "weights" / "last.pt"), "--data", str(bccd_small),
+        ["val", "--weights", str(run / "weights" / "last.pt"), "--data", str(bccd_small),
          "--no-plots", "--no-progress", "--project", str(tmp_path / "val")],
         tmp_path,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from darkyolo.cli import main
 from darkyolo.errors import DarkyoloError, OptionError
 from darkyolo.inference.engines import choose_backend
 from darkyolo.inference.predictor import Detector
+from darkyolo.openvino_ir import openvino_core
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "darkyolo" / "assets" / "samples"
 
@@ -96,7 +97,7 @@ def test_openvino_ir_export_float_half_and_int8(openvino, tmp_path: Path, capsys
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "OpenVINO IR int8 (NNCF), calibrated on" in out and "agreement with float32" in out
-    model = openvino.Core().read_model(str(int8))
+    model = openvino_core().read_model(str(int8))
     kinds = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
     assert "FakeQuantize" in kinds.values()
     head = model.get_ops()[[op.get_friendly_name() for op in model.get_ops()].index("/layers.15/conv/Conv/WithoutBiases")]  # fmt: skip

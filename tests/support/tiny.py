@@ -267,6 +267,19 @@ def run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     return status, err.getvalue(), out.getvalue()
 
 
+def train_tiny(cfg: Path, data: Path, runs: Path, epochs: int = 1, size: int = 96) -> Path:
+    """``darkyolo train`` of ``cfg`` on ``data`` for a few quick epochs at ``size``, in a new
+    process; the run folder (``runs/exp``)."""
+    status, err, _ = run_cli(
+        ["train", "--model", str(cfg), "--data", str(data), "--epochs", str(epochs),
+         "--batch", "4", "--img-size", str(size), "--workers", "0", "--no-progress", "--no-plots",
+         "--project", str(runs)],
+        runs.parent,
+    )  # fmt: skip
+    assert status == 0, err
+    return runs / "exp"
+
+
 def start_cli(
     argv: list[str], cwd: Path, merge_output: bool = False, text: bool = False
 ) -> subprocess.Popen:

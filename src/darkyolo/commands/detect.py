@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from darkyolo.commands.model_args import add_model_arguments
+from darkyolo.commands.model_args import add_engine_arguments, add_model_arguments
 from darkyolo.errors import DarkyoloError
-from darkyolo.inference.engines import BACKENDS
 from darkyolo.values import NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY, add_input_size
 
 if TYPE_CHECKING:
@@ -44,14 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch", type=POSITIVE_INT, default=1, help="pictures per network call")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="inference engine (default auto: OpenVINO, else ONNX Runtime, else PyTorch, by what "
-        "is installed; PyTorch for a GPU, --compile or --bf16)",
-    )
-    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
+    add_engine_arguments(parser, ", --compile or --bf16")
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the network (pays off on long runs)"
     )

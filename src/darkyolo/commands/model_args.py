@@ -1,5 +1,5 @@
-"""The model options that ``detect``, ``val`` and ``export`` share; their meaning is decided by
-:func:`darkyolo.models.zoo.resolve_model`."""
+"""The model options that ``detect``, ``val``, ``serve`` and ``export`` share (their meaning is
+decided by :func:`darkyolo.models.zoo.resolve_model`), and the engine options of the first three."""
 
 from __future__ import annotations
 
@@ -25,3 +25,19 @@ def add_model_arguments(parser: argparse.ArgumentParser, onnx: bool = True) -> N
         action="store_true",
         help="build the cfg with untrained random weights (for tests and timing)",
     )
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, torch_only: str) -> None:
+    """``--backend`` (default ``auto``) and ``--threads``, shared by detect, val and serve;
+    ``torch_only`` names the command's options that only PyTorch has (auto then picks it)."""
+    from darkyolo.inference.engines import BACKENDS
+    from darkyolo.values import POSITIVE_INT
+
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference engine (default auto: OpenVINO, else ONNX Runtime, else PyTorch, by what "
+        f"is installed; PyTorch for a GPU{torch_only})",
+    )
+    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")

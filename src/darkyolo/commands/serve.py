@@ -7,9 +7,8 @@ import argparse
 import errno
 from pathlib import Path
 
-from darkyolo.commands.model_args import add_model_arguments
+from darkyolo.commands.model_args import add_engine_arguments, add_model_arguments
 from darkyolo.errors import DarkyoloError
-from darkyolo.inference.engines import BACKENDS
 from darkyolo.serve.settings import MAX_BODY_BYTES, MAX_PIXELS
 from darkyolo.values import (
     INPUT_SIDE,
@@ -27,13 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=PORT, default=8000)
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="inference engine (default auto: OpenVINO with throughput streams, else ONNX "
-        "Runtime, else PyTorch, by what is installed)",
-    )
+    add_engine_arguments(parser, "; OpenVINO serves with throughput streams")
     parser.add_argument(
         "--img-size", type=INPUT_SIDE, help="default input side (default: the cfg's)"
     )
@@ -71,7 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cors-origin", action="append", default=[], help="allow browser calls from this origin"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (torch backend)")
-    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
 
 
 def run(args: argparse.Namespace) -> int:

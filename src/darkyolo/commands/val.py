@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from darkyolo.commands.model_args import add_model_arguments
+from darkyolo.commands.model_args import add_engine_arguments, add_model_arguments
 from darkyolo.evaluation.options import ValOptions
-from darkyolo.inference.engines import BACKENDS
 from darkyolo.values import INPUT_SIDE, NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY
 
 HELP = "score a model on labelled pictures: COCO mAP@[.5:.95], mAP@.5, per-class AP"
@@ -45,14 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     voc.add_argument("--voc07", action="store_true", help="also VOC2007 11-point AP at IoU .5")
     voc.add_argument("--voc10", action="store_true", help="also VOC2010+ all-point AP at IoU .5")
     parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="inference engine (default auto: OpenVINO, else ONNX Runtime, else PyTorch, by what "
-        "is installed; PyTorch for a GPU or --amp)",
-    )
-    parser.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for the network")
+    add_engine_arguments(parser, " or --amp")
     parser.add_argument("--workers", type=NON_NEGATIVE_INT, default=2)
     parser.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
     parser.add_argument("--project", default="runs/val", help="output root")

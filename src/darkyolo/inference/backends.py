@@ -183,9 +183,9 @@ class OpenVinoBackend(_ExportedBackend):
         precision: str | None = None,
     ) -> None:
         require("openvino", "--backend openvino", ("openvino",))
-        import openvino as ov
+        from darkyolo.openvino_ir import openvino_core
 
-        self.core = ov.Core()
+        self.core = openvino_core()
         where = "<memory>" if isinstance(source, bytes) else str(source)
         try:
             model = self.core.read_model(source if isinstance(source, bytes) else str(source))
