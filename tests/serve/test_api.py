@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from tests.serve.conftest import running_server
 
+from darkyolo.inference.engines import choose_backend
 from darkyolo.inference.predictor import Detector
 
 SAMPLES = Path(str(resources.files("darkyolo") / "assets" / "samples"))
@@ -116,7 +117,8 @@ def test_a_50_mb_body_is_refused(server: str) -> None:
 def test_model_health_and_metrics(server: str) -> None:
     model = httpx.get(f"{server}/v1/model").json()
     assert model["name"] == "yolov3-tiny-coco" and model["num_classes"] == 80
-    assert model["input_size"] == {"height": 416, "width": 416} and model["backend"] == "torch"
+    auto = choose_backend("auto")[0]  # what serve runs by default here
+    assert model["input_size"] == {"height": 416, "width": 416} and model["backend"] == auto
     assert {Path(f["path"]).name for f in model["files"]} == {
         "yolov3-tiny.cfg",
         "yolov3-tiny.weights",
