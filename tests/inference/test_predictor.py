@@ -38,10 +38,15 @@ def test_class_names_by_count_and_file(tmp_path):
     assert class_names(20)[0] == "aeroplane"
     assert class_names(3) == ["class 0", "class 1", "class 2"]
     names = tmp_path / "x.names"
-    names.write_text("cat\n\ndog\n")
+    names.write_text("cat\ndog\n\n")  # blank lines at the end are ignored
     assert class_names(2, names) == ["cat", "dog"]
     with pytest.raises(DataError, match="2 class names for a model of 3"):
         class_names(3, names)
+    # one names reader everywhere: a blank line inside would shift every later class (in
+    # Darknet it is an empty name), so it is an error naming the line
+    names.write_text("cat\n\ndog\n")
+    with pytest.raises(DataError, match=r"x\.names:2: empty class name"):
+        class_names(2, names)
 
 
 def test_predict_matches_the_manual_pipeline(model, pictures):

@@ -4,10 +4,6 @@ command line can show its defaults without loading PyTorch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from darkyolo.training.plan import TrainPlan
 
 
 @dataclass(frozen=True)
@@ -27,16 +23,3 @@ class ValOptions:
     multi_label: bool = True
     voc_metric: str | None = None
     workers: int = 0
-
-    @classmethod
-    def from_plan(cls, plan: TrainPlan) -> ValOptions:
-        """The validation a training run does after its epochs: the plan's input size, the
-        run's ``val_*`` options, at most two loader workers."""
-        options = plan.options
-        return cls(
-            img_size=plan.img_size,
-            batch_size=options.val_batch,
-            conf=options.val_conf,
-            iou=options.val_iou,
-            workers=min(options.workers, 2),
-        )

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from darkyolo.darknet.cfg import bundled_names_file
+from darkyolo.data.formats.yolo import read_names
 from darkyolo.data.images import (
     MAX_PIXELS,
     Source,
@@ -53,15 +54,6 @@ from darkyolo.models.zoo import resolve_model
 from darkyolo.postprocess import Detections, postprocess, scale_to_original
 
 # --------------------------------------------------------------------------- class names
-
-
-def read_names(path: str | Path) -> list[str]:
-    """A ``.names`` file: one class name a line (blank lines ignored)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read the class names: {error}", str(path)) from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def class_names(num_classes: int, names: str | Path | Sequence[str] | None = None) -> list[str]:

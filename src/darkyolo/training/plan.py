@@ -33,6 +33,7 @@ from darkyolo.data.layouts import load_dataset
 from darkyolo.data.multiscale import multiscale_sizes
 from darkyolo.data.transforms import AugmentOptions
 from darkyolo.errors import OptionError
+from darkyolo.evaluation.options import ValOptions
 from darkyolo.models.zoo import trained_model
 from darkyolo.training.options import (
     AMP_MODES,
@@ -362,6 +363,19 @@ def plan_training(
         decay=opt.decay if opt.decay is not None else net.decay,
         lr_policy=policy,
         notes=tuple(notes),
+    )
+
+
+def validation_options(plan: TrainPlan) -> ValOptions:
+    """The validation a training run does after its epochs: the plan's input size, the run's
+    ``val_*`` options, at most two loader workers."""
+    options = plan.options
+    return ValOptions(
+        img_size=plan.img_size,
+        batch_size=options.val_batch,
+        conf=options.val_conf,
+        iou=options.val_iou,
+        workers=min(options.workers, 2),
     )
 
 

@@ -49,7 +49,7 @@ from darkyolo.data.scan import check_image
 from darkyolo.device import cpu_has_native_bf16, resolve_device
 from darkyolo.errors import DataError, OptionError, TrainingError, user_message
 from darkyolo.evaluation.evaluator import EvalResult, format_table, write_metrics_json
-from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
+from darkyolo.evaluation.validate import evaluate, recalibrate_batch_norm
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 from darkyolo.training.checkpoint import (
@@ -60,7 +60,7 @@ from darkyolo.training.checkpoint import (
     set_rng_state,
 )
 from darkyolo.training.options import AMP_MODES, TrainOptions
-from darkyolo.training.plan import plan_training
+from darkyolo.training.plan import plan_training, validation_options
 from darkyolo.training.schedule import (
     ModelEMA,
     ema_warmup,
@@ -740,7 +740,7 @@ class Trainer:
 
     def score(self, model: nn.Module) -> EvalResult:
         """The task's validation of ``model``: pycocotools mAP on the val split."""
-        settings = ValOptions.from_plan(self.plan)
+        settings = validation_options(self.plan)
         result = evaluate(
             model, self.val_records, self.names, settings, self.device,
             progress=self.options.progress, amp_dtype=self.amp_dtype,
