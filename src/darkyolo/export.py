@@ -115,8 +115,13 @@ def export_onnx(
     dynamic: bool = True,
 ) -> Path:
     """Write ``model`` as an ONNX file (see :func:`onnx_bytes`); returns the path."""
+    return write_file(path, onnx_bytes(model, input_hw, names=names, opset=opset, dynamic=dynamic))
+
+
+def write_file(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it, so a reader never sees half
+    a file; the folder is made. Returns the path."""
     path = Path(path)
-    data = onnx_bytes(model, input_hw, names=names, opset=opset, dynamic=dynamic)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)

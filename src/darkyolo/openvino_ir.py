@@ -83,16 +83,25 @@ def save_ir(model: Any, path: str | Path, half: bool = False) -> Path:
     return path
 
 
+def compile_ir(
+    model: Any, *, throughput: bool = False, precision: str = "f32", threads: int | None = None
+) -> Any:
+    """``model`` compiled for the CPU: OpenVINO's latency hint (one request, all threads) or its
+    throughput hint (several streams), in ``precision`` (``f32``, ``bf16`` or ``f16``)."""
+    config: dict[str, Any] = {
+        "PERFORMANCE_HINT": "THROUGHPUT" if throughput else "LATENCY",
+        "INFERENCE_PRECISION_HINT": precision,
+    }
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return openvino_core().compile_model(model, "CPU", config)
+
+
 def ir_runner(
     source: str | Path | Any, threads: int | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``x: float32 [B, 3, H, W] -> rows`` through OpenVINO, float32 precision (an IR path or an
     ``openvino.Model``), for checks and agreement reports."""
-    core = openvino_core()
-    model = core.read_model(str(source)) if isinstance(source, (str, Path)) else source
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
-    compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
+    model = openvino_core().read_model(str(source)) if isinstance(source, (str, Path)) else source
+    request = compile_ir(model, threads=threads).create_infer_request()
     return lambda x: request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})[0].copy()

@@ -136,7 +136,7 @@ def _predict(args: argparse.Namespace) -> int:
     from darkyolo.classify.evaluate import class_probabilities
     from darkyolo.data.images import collect_sources, read_image
     from darkyolo.errors import DataError
-    from darkyolo.inference.outputs import new_run_dir
+    from darkyolo.inference.outputs import free_stem, new_run_dir
 
     sources = collect_sources(args.source)
     if not len(sources):  # before the model loads or a folder is made
@@ -167,7 +167,7 @@ def _predict(args: argparse.Namespace) -> int:
             {"image": str(path), "top": [{"class": n, "index": i, "p": p} for i, n, p in ranked]}
         )
         if not args.nosave:
-            stem = _free_stem(Path(path).stem, stems)
+            stem = free_stem(Path(path).stem, stems)
             labels = run_dir / "labels"
             labels.mkdir(parents=True, exist_ok=True)
             (labels / f"{stem}.txt").write_text("".join(f"{p:.5f} {n}\n" for _, n, p in ranked))
@@ -179,12 +179,3 @@ def _predict(args: argparse.Namespace) -> int:
     if not results:
         raise DataError("nothing could be read; see the list above")
     return 0
-
-
-def _free_stem(stem: str, taken: set[str]) -> str:
-    """``stem``, or ``stem_2``, ``stem_3``... when two pictures share a name."""
-    candidate, number = stem, 2
-    while candidate in taken:
-        candidate, number = f"{stem}_{number}", number + 1
-    taken.add(candidate)
-    return candidate

@@ -125,10 +125,9 @@ def run(args: argparse.Namespace) -> int:
         _export_int8(model, fp32, output, args)
         return 0
     if args.format == "onnx":
-        from darkyolo.export import onnx_runner
+        from darkyolo.export import onnx_runner, write_file
 
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(fp32)
+        write_file(output, fp32)
         print(f"wrote {output}")
         engine, run_exported = "ONNX Runtime", lambda: onnx_runner(output)
     else:
@@ -193,12 +192,11 @@ def _export_int8(model, fp32: bytes, output: Path, args: argparse.Namespace) -> 
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # their progress lines
             if args.format == "onnx":
-                from darkyolo.export import onnx_runner
+                from darkyolo.export import onnx_runner, write_file
 
                 metadata = calibration_metadata(args.calib_method, used, keep)
                 int8 = quantize_onnx(fp32, pictures, keep.names, args.calib_method, metadata)
-                output.parent.mkdir(parents=True, exist_ok=True)
-                output.write_bytes(int8)
+                write_file(output, int8)
                 size, what = len(int8), f"int8 QDQ, calibrated on {used} pictures ({args.calib_method})"  # fmt: skip
                 runners = onnx_runner(fp32), onnx_runner(int8)
             else:

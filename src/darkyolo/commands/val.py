@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from darkyolo.data.splits import open_split
     from darkyolo.device import resolve_device
-    from darkyolo.errors import DataError, OptionError
+    from darkyolo.errors import DataError
     from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
     from darkyolo.evaluation.validate import evaluate
     from darkyolo.inference.backends import ExportedNetwork, exported_backend
@@ -75,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
     chosen, why = choose_backend(
         args.backend, exported=exported, device=args.device, torch_only=torch_only
     )
-    if torch_only and chosen != "torch":
-        raise OptionError(f"{torch_only} is an option of the torch backend")
     if exported is not None:  # an export, float32 or int8
         model = ExportedNetwork(exported_backend(chosen, exported, args.threads), exported)
         name = exported
@@ -86,10 +84,7 @@ def run(args: argparse.Namespace) -> int:
             print(note)
         model, name = source.build(), source.name
         if chosen != "torch":
-            from darkyolo.export import onnx_bytes
-
-            backend = exported_backend(chosen, onnx_bytes(model), args.threads)
-            model = ExportedNetwork(backend, name)
+            model = ExportedNetwork(exported_backend(chosen, model, args.threads), name)
         elif args.threads:
             torch.set_num_threads(args.threads)
     print(f"model: {name} ({model.num_classes} classes)")

@@ -61,8 +61,10 @@ def load_dataset(path: str | Path) -> DatasetSpec:
         return read_ultralytics_yaml(
             path / "data.yaml" if (path / "data.yaml").is_file() else yamls[0]
         )
-    if labelimg_kind(path) is not None:
-        return read_labelimg_folder(path)
+    splits = _labelimg_splits(path)
+    kind = _labelled_beside(splits)
+    if kind is not None:
+        return _labelimg_spec(path, splits, kind)
     found = ", ".join(p.name for p in yamls) or "none"
     raise DataError(
         "not a dataset folder: no .data file, no single data.yaml (YAML files: "
@@ -178,7 +180,22 @@ def _yaml_split(root: Path, value: Any, key: str, file: str) -> list[Path]:
 def labelimg_kind(folder: Path) -> str | None:
     """``"xml"`` or ``"txt"`` when the pictures in ``folder`` (or its split sub-folders) have
     labels of that kind beside them, else ``None``."""
-    for images in _labelimg_splits(folder).values():
+    return _labelled_beside(_labelimg_splits(folder))
+
+
+def read_labelimg_folder(folder: str | Path) -> DatasetSpec:
+    """A LabelImg folder (see the module docstring)."""
+    folder = Path(folder)
+    splits = _labelimg_splits(folder)
+    kind = _labelled_beside(splits)
+    if kind is None:
+        raise DataError("no pictures with .xml or .txt labels beside them", str(folder))
+    return _labelimg_spec(folder, splits, kind)
+
+
+def _labelled_beside(splits: dict[str, list[Path]]) -> str | None:
+    """The kind of label file (``xml`` or ``txt``) beside the first labelled picture, or None."""
+    for images in splits.values():
         for image in images:
             for kind in ("xml", "txt"):
                 if image.with_suffix(f".{kind}").is_file():
@@ -186,13 +203,7 @@ def labelimg_kind(folder: Path) -> str | None:
     return None
 
 
-def read_labelimg_folder(folder: str | Path) -> DatasetSpec:
-    """A LabelImg folder (see the module docstring)."""
-    folder = Path(folder)
-    kind = labelimg_kind(folder)
-    if kind is None:
-        raise DataError("no pictures with .xml or .txt labels beside them", str(folder))
-    splits = _labelimg_splits(folder)
+def _labelimg_spec(folder: Path, splits: dict[str, list[Path]], kind: str) -> DatasetSpec:
     names = _labelimg_names(folder, kind, [p for images in splits.values() for p in images])
     return DatasetSpec(
         path=folder,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -183,7 +182,7 @@ class OpenVinoBackend(_ExportedBackend):
         precision: str | None = None,
     ) -> None:
         require("openvino", "--backend openvino", ("openvino",))
-        from darkyolo.openvino_ir import openvino_core
+        from darkyolo.openvino_ir import compile_ir, openvino_core
 
         self.core = openvino_core()
         where = "<memory>" if isinstance(source, bytes) else str(source)
@@ -199,13 +198,9 @@ class OpenVinoBackend(_ExportedBackend):
         self._read_metadata(meta, where, shape)
         self.model = model
         self.precision = _runtime_precision(self.core, precision or meta.get("precision", "f32"))
-        config: dict[str, Any] = {
-            "PERFORMANCE_HINT": "THROUGHPUT" if throughput else "LATENCY",
-            "INFERENCE_PRECISION_HINT": self.precision,
-        }
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = self.core.compile_model(model, "CPU", config)
+        self.compiled = compile_ir(
+            model, throughput=throughput, precision=self.precision, threads=threads
+        )
         self.streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.throughput = throughput and self.streams > 1
         # one request per stream; no Python callbacks are left with OpenVINO (they outlive the
@@ -269,12 +264,17 @@ class ExportedNetwork(torch.nn.Module):
 
 def exported_backend(
     name: str,
-    source: str | Path | bytes,
+    source: str | Path | bytes | Darknet,
     threads: int | None = None,
     *,
     throughput: bool = False,
 ) -> OnnxBackend | OpenVinoBackend:
-    """The engine ``name`` (``onnxruntime`` or ``openvino``) over an exported file or bytes."""
+    """The engine ``name`` (``onnxruntime`` or ``openvino``) over an exported file or its bytes, or
+    over a built network, exported to ONNX in memory first."""
+    if isinstance(source, Darknet):
+        from darkyolo.export import onnx_bytes
+
+        source = onnx_bytes(source)
     if name == "openvino":
         return OpenVinoBackend(source, threads, throughput=throughput)
     return OnnxBackend(source, threads)

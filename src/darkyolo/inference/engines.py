@@ -39,6 +39,8 @@ def choose_backend(
     openvino_ok = not missing_modules(("openvino",))
     onnxruntime_ok = not missing_modules(("onnxruntime",))
     is_ir = exported is not None and str(exported).lower().endswith(".xml")
+    if torch_only and (requested not in ("auto", "torch") or exported is not None):
+        raise OptionError(f"{torch_only} is an option of the torch backend")
     if requested != "auto":
         if exported is not None and requested == "torch":
             raise OptionError(f"{exported} is an exported network: use --backend onnxruntime or openvino")  # fmt: skip

@@ -46,6 +46,15 @@ def new_run_dir(
     return path
 
 
+def free_stem(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem_2``, ``stem_3``... when an earlier output took it; added to ``taken``."""
+    candidate, number = stem, 2
+    while candidate in taken:
+        candidate, number = f"{stem}_{number}", number + 1
+    taken.add(candidate)
+    return candidate
+
+
 def yolo_lines(prediction: Prediction) -> list[str]:
     """``class cx cy w h conf`` lines, normalised to the picture's size."""
     h, w = prediction.image_hw
@@ -139,13 +148,7 @@ class ResultWriter:
 
     def _stem(self, source: str) -> str:
         if source not in self._used:
-            stem = Path(source).stem or "image"
-            candidate, number = stem, 2
-            while candidate in self._taken:
-                candidate = f"{stem}_{number}"
-                number += 1
-            self._taken.add(candidate)
-            self._used[source] = candidate
+            self._used[source] = free_stem(Path(source).stem or "image", self._taken)
         return self._used[source]
 
     def write(self, prediction: Prediction) -> None:

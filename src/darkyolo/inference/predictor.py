@@ -238,8 +238,6 @@ class Detector:
         chosen, why = choose_backend(
             backend, exported=exported, device=str(device), torch_only=torch_only
         )
-        if torch_only and chosen != "torch":
-            raise OptionError(f"{torch_only} is an option of the torch backend")
         embedded_names: list[str] | None = None
         #: lines worth telling the user about the model chosen (e.g. a checkpoint's own cfg used)
         self.notes: tuple[str, ...] = ()
@@ -270,11 +268,7 @@ class Detector:
                     net, device, compile=compile, batch_size=batch_size, bf16=bf16
                 )
             else:
-                from darkyolo.export import onnx_bytes
-
-                self.backend = exported_backend(
-                    chosen, onnx_bytes(net), threads, throughput=throughput
-                )
+                self.backend = exported_backend(chosen, net, threads, throughput=throughput)
         #: which engine runs the network, and why (``auto``'s choice is said)
         self.backend_reason = why
         self.num_classes = self.backend.num_classes
