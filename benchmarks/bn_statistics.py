@@ -40,11 +40,11 @@ def rescore(path: Path, per_class: bool = False) -> list[tuple[float, float]]:
     from darkyolo.data.dataset import DetectionDataset, collate_detection
     from darkyolo.evaluation.validate import ValOptions, evaluate, recalibrate_batch_norm
     from darkyolo.models.darknet import Darknet
-    from darkyolo.training.checkpoint import load_checkpoint
+    from darkyolo.models.io import read_checkpoint
     from darkyolo.training.options import TrainOptions
     from darkyolo.training.trainer import Trainer
 
-    state = load_checkpoint(path)
+    state = read_checkpoint(path)
     if state.get("train_model") is None:
         raise SystemExit(f"{path}: no training weights beside the EMA (a run with --no-ema)")
     with tempfile.TemporaryDirectory() as scratch:
@@ -68,7 +68,7 @@ def rescore(path: Path, per_class: bool = False) -> list[tuple[float, float]]:
         plain = model(state["model"])
         order = np.random.default_rng(options.seed).permutation(len(trainer.dataset))
         chosen = [trainer.dataset.records[i] for i in order[: options.bn_recalib]]
-        letterboxed = DetectionDataset(chosen, trainer.img_size, None)
+        letterboxed = DetectionDataset(chosen, trainer.plan.img_size, None)
         batches = (
             collate_detection([letterboxed[i] for i in range(s, min(s + 16, len(chosen)))])[0]
             for s in range(0, len(chosen), 16)
@@ -78,7 +78,7 @@ def rescore(path: Path, per_class: bool = False) -> list[tuple[float, float]]:
         trainer.recalibrate(drawn)
         running_stats = {k: v for k, v in state["train_model"].items() if "running" in k}
         running = model({**state["model"], **running_stats})
-        settings = ValOptions(img_size=trainer.img_size)
+        settings = ValOptions(img_size=trainer.plan.img_size)
         results = [
             evaluate(network, trainer.val_records, trainer.names, settings)
             for network in (plain, drawn, running)

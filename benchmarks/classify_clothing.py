@@ -78,15 +78,16 @@ def main() -> None:
     if "resnet18" in arms:
         import torchvision
 
-        from darkyolo.classify.trainer import ClassifierTrainer
         from darkyolo.cli import build_parser
         from darkyolo.commands.train import options_from_args
+        from darkyolo.tasks.classification import ClassificationTask
+        from darkyolo.training.trainer import Trainer
 
         argv = ["classify", "train", "--model", "darknet19", "--name", "resnet18", *common]
         options = options_from_args(build_parser().parse_args(argv))
         network = torchvision.models.resnet18(weights=None, num_classes=10)
         start_time = time.perf_counter()
-        ClassifierTrainer(options, network=network).fit()
+        Trainer(options, ClassificationTask(network)).fit()
         report("resnet18 in darkyolo's loop", "(darknet19's recipe) " + " ".join(argv[2:]), time.perf_counter() - start_time, out / "resnet18")  # fmt: skip
     if "ultralytics" in arms:
         if not PEER_PYTHON.is_file():

@@ -42,8 +42,7 @@ from darkyolo.data.letterbox import letterbox
 from darkyolo.export import onnx_bytes
 from darkyolo.inference.backends import OnnxBackend, OpenVinoBackend, TorchBackend
 from darkyolo.inference.optimize import inference_copy
-from darkyolo.models.darknet import load_model
-from darkyolo.models.io import save_darknet_weights
+from darkyolo.models.io import load_model, save_darknet_weights
 
 Runner = Callable[[list[np.ndarray]], object]
 #: the row of the opt-in bfloat16 mode (not exact: scores move by about 1e-2)

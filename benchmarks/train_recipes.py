@@ -50,7 +50,14 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "scaled+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "scaled", *_ADAMW]),
     "aligned+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "aligned", *_ADAMW]),
     "aligned+adamw": ("yolov3-tiny", ["--loss", "aligned", *_ADAMW]),
+    # the default command started from Darknet's COCO weights: every layer but the heads' last
+    # convolutions (which another class count reshapes) loaded; "{coco_weights}" is the bundled file
+    "default+coco": ("yolov3-tiny-newcoords", ["--weights", "{coco_weights}"]),
+    # the bundled COCO model itself as the start: Darknet's head, loss and SGD recipe
+    "darknet-recipe+coco": ("yolov3-tiny-coco", []),
 }
+#: Darknet's official yolov3-tiny COCO weights, shipped with darkyolo
+COCO_WEIGHTS = ROOT / "src" / "darkyolo" / "assets" / "coco" / "yolov3-tiny.weights"
 
 
 def arm_model(model: str, out: Path) -> str:
@@ -140,7 +147,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--img-size", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--amp", default="bf16")
+    parser.add_argument(
+        "--amp", default="bf16", help="bf16 where the CPU has it natively, else off"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads of each run (default: darkyolo's)"
+    )
+    parser.add_argument(
+        "--workers", type=int, help="loader workers of each run (default: darkyolo's)"
+    )
     parser.add_argument("--arms", default="darknet-recipe,default")
     parser.add_argument("--peer", action="store_true", help="also train and score ultralytics")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-recipes")
@@ -153,7 +168,9 @@ def main() -> None:
     adamw_lr = f"{0.01 / (4 + len(load_dataset(args.data).names)):.6f}"
     for arm in args.arms.split(","):
         model, flags = ARMS[arm]
-        flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]
+        flags = [flag.replace("{adamw_lr}", adamw_lr).replace("{coco_weights}", str(COCO_WEIGHTS)) for flag in flags]  # fmt: skip
+        flags += ["--threads", str(args.threads)] if args.threads else []
+        flags += ["--workers", str(args.workers)] if args.workers is not None else []
         model = arm_model(model, out)
         run = out / arm
         minutes = run_minutes(run / "results.csv", "time_s", cumulative=False)

@@ -276,7 +276,7 @@ def main() -> int:
         print(f"skipped: {BCCD} not found")
         return 0
     from darkyolo.darknet.cfg import resolve_cfg_path
-    from darkyolo.training.transfer import adapt_classes
+    from darkyolo.darknet.edits import adapt_classes
 
     print(f"command: python {' '.join(sys.argv)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; input {args.img_size}, batch {args.batch}")  # fmt: skip

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 from darkyolo.anchors import (
-    _masks_for,
     anchor_owners,
-    anchors_line,
     boxes_wh,
     cfg_anchors,
     class_anchor_iou,
@@ -23,6 +21,7 @@ from darkyolo.anchors import (
     write_cfg_anchors,
 )
 from darkyolo.darknet.cfg import load_cfg
+from darkyolo.darknet.edits import anchor_masks, anchors_line
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
 
@@ -171,11 +170,15 @@ def test_bccd_kmeans_beats_yolov2_voc_default_anchors():
 
 
 def test_masks_for_new_anchor_counts():
-    assert _masks_for([[6, 7, 8], [3, 4, 5], [0, 1, 2]], 9, 9) == [[6, 7, 8], [3, 4, 5], [0, 1, 2]]
-    assert _masks_for([[6, 7, 8], [3, 4, 5], [0, 1, 2]], 9, 7) == [[4, 5, 6], [2, 3], [0, 1]]
-    assert _masks_for([[3, 4, 5], [1, 2, 3]], 6, 4) == [[2, 3], [0, 1]]
+    assert anchor_masks([[6, 7, 8], [3, 4, 5], [0, 1, 2]], 9, 9) == [
+        [6, 7, 8],
+        [3, 4, 5],
+        [0, 1, 2],
+    ]
+    assert anchor_masks([[6, 7, 8], [3, 4, 5], [0, 1, 2]], 9, 7) == [[4, 5, 6], [2, 3], [0, 1]]
+    assert anchor_masks([[3, 4, 5], [1, 2, 3]], 6, 4) == [[2, 3], [0, 1]]
     with pytest.raises(DataError, match="cannot feed 3"):
-        _masks_for([[2], [1], [0]], 3, 2)
+        anchor_masks([[2], [1], [0]], 3, 2)
 
 
 def test_write_cfg_region_and_yolo(tmp_path):

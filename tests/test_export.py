@@ -13,8 +13,7 @@ from darkyolo.export import (
     onnx_metadata,
     onnx_session,
 )
-from darkyolo.models.darknet import load_model
-from darkyolo.models.io import load_darknet_weights
+from darkyolo.models.io import load_darknet_weights, load_model
 
 pytest.importorskip("onnxruntime")
 

@@ -20,7 +20,7 @@ _LAZY = {
     "Detector": "darkyolo.inference.predictor",
     "Prediction": "darkyolo.inference.predictor",
     "Darknet": "darkyolo.models.darknet",
-    "load_model": "darkyolo.models.darknet",
+    "load_model": "darkyolo.models.io",
 }
 
 __all__ = [

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from darkyolo.darknet.edits import with_anchors
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import ConfigError, DataError
 
@@ -383,22 +384,6 @@ def from_units(wh: np.ndarray, img_size: int | tuple[int, int], units: str) -> n
     return np.asarray(wh, dtype=np.float64) / _scale(img_size, units)
 
 
-def round_anchors(anchors: np.ndarray, units: str) -> np.ndarray:
-    """Anchors as a cfg would hold them: 4 decimals in grid cells, 1 decimal in pixels."""
-    return np.round(np.asarray(anchors, dtype=np.float64), 4 if units == "grid" else 1)
-
-
-def anchors_line(anchors: np.ndarray, units: str) -> str:
-    """``anchors=w,h, w,h, ...`` for a cfg, with :func:`round_anchors` precision."""
-    pairs = [f"{_number(w)},{_number(h)}" for w, h in round_anchors(anchors, units).tolist()]
-    return "anchors=" + ", ".join(pairs)
-
-
-def _number(value: float) -> str:
-    text = f"{value:.4f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
 # ----------------------------------------------------------------------------------------------
 # cfg
 # ----------------------------------------------------------------------------------------------
@@ -422,75 +407,17 @@ def cfg_anchors(config: object) -> np.ndarray:
     return np.array(heads[0].anchors, dtype=np.float64)
 
 
-def _masks_for(old_masks: list[list[int]], old_num: int, k: int) -> list[list[int]]:
-    """New ``mask=`` lists for ``k`` area-sorted anchors over the same heads.
-
-    Same count: the masks stay. Otherwise the anchors are split as evenly as the heads allow,
-    the largest going to the head whose old mask held the largest anchors.
-    """
-    if k == old_num:
-        return old_masks
-    heads = len(old_masks)
-    if k < heads:
-        raise DataError(f"k={k} anchors cannot feed {heads} [yolo] heads (need at least {heads})")
-    order = sorted(range(heads), key=lambda i: -np.mean(old_masks[i]) if old_masks[i] else 0.0)
-    sizes = [k // heads + (1 if rank < k % heads else 0) for rank in range(heads)]
-    masks: list[list[int]] = [[] for _ in range(heads)]
-    top = k
-    for rank, head in enumerate(order):
-        masks[head] = list(range(top - sizes[rank], top))
-        top -= sizes[rank]
-    return masks
-
-
-def cfg_text_with_anchors(text: str, source: str, anchors: np.ndarray, num_classes: int) -> str:
-    """A cfg's text with new anchors and class count.
-
-    In every ``[region]``/``[yolo]`` head: ``anchors``, ``num``, ``classes`` and (``[yolo]``)
-    ``mask`` (see :func:`_masks_for`); in the ``[convolutional]`` just before each head:
-    ``filters = len(mask) * (5 + classes)``. ``anchors`` must be in the heads' units, sorted by
-    area. Comments of the original are not kept.
-    """
-    from darkyolo.darknet.cfg import read_sections, render_cfg, set_head_classes
-
-    sections = read_sections(text, source)
-    heads = [i for i, s in enumerate(sections) if s.kind in ("region", "yolo")]
-    if not heads:
-        raise ConfigError("the cfg has no [region] or [yolo] head", source)
-    k = len(anchors)
-    line = anchors_line(anchors, "grid" if sections[heads[0]].kind == "region" else "pixels")
-    yolo = [i for i in heads if sections[i].kind == "yolo"]
-    new_masks: dict[int, list[int]] = {}
-    if yolo:
-        old_num = int(float(sections[yolo[0]].options.get("num", "1")))
-        old_masks = []
-        for i in yolo:
-            mask = sections[i].options.get("mask")
-            old_masks.append([int(v) for v in mask.split(",")] if mask else list(range(old_num)))
-        new_masks = dict(zip(yolo, _masks_for(old_masks, old_num, k)))
-    for i in heads:
-        options = sections[i].options
-        options["anchors"] = line.removeprefix("anchors=")
-        options["num"] = str(k)
-        if i in new_masks:
-            options["mask"] = ",".join(str(m) for m in new_masks[i])
-        set_head_classes(sections, i, num_classes, source)
-    return render_cfg(sections)
-
-
 def write_cfg_anchors(
     source: str | Path, path: str | Path, anchors: np.ndarray, num_classes: int
 ) -> Path:
-    """Copy a cfg with new anchors and class count (see :func:`cfg_text_with_anchors`).
+    """Copy a cfg with new anchors and class count (see :func:`~darkyolo.darknet.edits.with_anchors`).
     Returns the written path."""
     from darkyolo.darknet.cfg import read_cfg_text
 
     text, cfg_path = read_cfg_text(source)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        cfg_text_with_anchors(text, str(cfg_path), anchors, num_classes), encoding="utf-8"
-    )
+    out.write_text(with_anchors(text, str(cfg_path), anchors, num_classes), encoding="utf-8")
     return out
 
 

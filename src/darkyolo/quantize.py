@@ -295,3 +295,76 @@ def load_calibration(
     picks = np.unique(np.linspace(0, len(images) - 1, min(count, len(images))).round().astype(int))
     pictures = np.stack([letterbox(read_image(images[i]), input_hw)[0] for i in picks])
     return pictures.astype(np.float32), len(picks)
+
+
+@dataclass
+class Int8Export:
+    """What :func:`export_int8` wrote and what it costs."""
+
+    path: Path
+    what: str
+    size: int
+    float_size: int
+    keep: FloatNodes
+    agreement: Agreement
+    #: a line when the calibration source held fewer pictures than asked for
+    warning: str | None = None
+
+    def lines(self) -> list[str]:
+        return [
+            f"wrote {self.path}: {self.what}, {self.size / 2**20:.1f} MiB (float32 "
+            f"{self.float_size / 2**20:.1f} MiB)",
+            f"kept float32: the heads' last convolutions {', '.join(self.keep.head_convs)} and "
+            f"the {len(self.keep.decode)} decode nodes after them (sigmoid, exp, anchors)",
+            *self.agreement.lines(),
+        ]
+
+
+def export_int8(
+    model,
+    fp32: bytes,
+    output: Path,
+    file_format: str,
+    calib: str | Path,
+    count: int = 64,
+    method: str = DEFAULT_METHOD,
+) -> Int8Export:
+    """Quantize ``model``'s float32 ONNX export ``fp32`` on ``count`` pictures of ``calib`` (a
+    dataset, folder, glob or list), ONNX Runtime's QDQ for ``file_format`` ``onnx``, NNCF for
+    ``openvino``; write it to ``output`` and measure its agreement with float32 on those
+    pictures. The quantizers' own advice and progress lines are silenced."""
+    import contextlib
+    import io
+    import logging
+
+    import onnx
+
+    from darkyolo.export import onnx_runner, write_file
+
+    images = calibration_images(calib)
+    pictures, used = load_calibration(images, count, model.input_size)
+    warning = None
+    if used < count:
+        warning = f"{calib} holds {len(images)} pictures: calibrating on {used}, not {count}"
+    keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if file_format == "onnx":
+                metadata = calibration_metadata(method, used, keep)
+                int8 = quantize_onnx(fp32, pictures, keep.names, method, metadata)
+                write_file(output, int8)
+                size, what = len(int8), f"int8 QDQ, calibrated on {used} pictures ({method})"
+                runners = onnx_runner(fp32), onnx_runner(int8)
+            else:
+                from darkyolo.openvino_ir import ir_from_onnx, ir_runner, quantize_ir, save_ir
+
+                save_ir(quantize_ir(ir_from_onnx(fp32), pictures, keep.names), output)
+                size = output.stat().st_size + output.with_suffix(".bin").stat().st_size
+                what = f"OpenVINO IR int8 (NNCF), calibrated on {used} pictures"
+                runners = ir_runner(ir_from_onnx(fp32)), ir_runner(output)
+    finally:
+        root.setLevel(level)
+    return Int8Export(output, what, size, len(fp32), keep, agreement(*runners, pictures), warning)

@@ -13,9 +13,9 @@ import pytest
 import torch
 from tiny import class_folders, tiny_classifier_cfg
 
-from darkyolo.classify.trainer import ClassifierTrainer
-from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.models.io import read_checkpoint
 from darkyolo.training.options import TrainOptions
+from darkyolo.training.trainer import Trainer
 
 ARGS = dict(epochs=2, batch=4, subdivisions=1, img_size=32, workers=0, device="cpu", seed=3)
 
@@ -29,18 +29,16 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     data = class_folders(tmp_path / "shapes", per_class=4)
     cfg = tmp_path / "c.cfg"
     cfg.write_text(tiny_classifier_cfg(size=32))
-    straight = ClassifierTrainer(
-        _options(tmp_path, cfg, data, "straight"), log=lambda _m: None
-    ).fit()
-    first = ClassifierTrainer(_options(tmp_path, cfg, data, "cut"), log=lambda _m: None)
+    straight = Trainer(_options(tmp_path, cfg, data, "straight"), log=lambda _m: None).fit()
+    first = Trainer(_options(tmp_path, cfg, data, "cut"), log=lambda _m: None)
     first.fit(stop_after=1)
-    resumed = ClassifierTrainer(
+    resumed = Trainer(
         _options(tmp_path, cfg, data, "cut", resume=str(tmp_path / "cut" / "exp")),
         log=lambda _m: None,
     ).fit()
     assert resumed.epochs == straight.epochs == 2 and resumed.updates == straight.updates
-    one = load_checkpoint(straight.run_dir / "weights" / "last.pt")
-    two = load_checkpoint(resumed.run_dir / "weights" / "last.pt")
+    one = read_checkpoint(straight.run_dir / "weights" / "last.pt")
+    two = read_checkpoint(resumed.run_dir / "weights" / "last.pt")
     for name, value in one["model"].items():
         torch.testing.assert_close(two["model"][name], value, msg=name)
 
@@ -52,7 +50,7 @@ def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
     data = class_folders(tmp_path / "shapes", per_class=4)
     cfg = tmp_path / "plain.cfg"
     cfg.write_text(tiny_classifier_cfg(size=32, batch_normalize=False))
-    single = ClassifierTrainer(_options(tmp_path, cfg, data, "one"), log=lambda _m: None).fit()
+    single = Trainer(_options(tmp_path, cfg, data, "one"), log=lambda _m: None).fit()
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "darkyolo", "classify", "train", "--model", str(cfg), "--data", str(data),
@@ -64,8 +62,8 @@ def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "batch 4 = 2 process(es) x 1 x 2 images" in done.stdout
-    one = load_checkpoint(single.run_dir / "weights" / "last.pt")
-    two = load_checkpoint(tmp_path / "two" / "exp" / "weights" / "last.pt")
+    one = read_checkpoint(single.run_dir / "weights" / "last.pt")
+    two = read_checkpoint(tmp_path / "two" / "exp" / "weights" / "last.pt")
     assert one["updates"] == two["updates"] == 4 and one["seen"] == two["seen"] == 16
     for key in ("train_model", "model"):
         for name, value in one[key].items():

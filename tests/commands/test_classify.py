@@ -67,7 +67,7 @@ def test_classifier_to_detector(tmp_path: Path, bccd_small: Path) -> None:
     assert "froze layers 0..4" in out
     import torch
 
-    from darkyolo.models.darknet import load_model
+    from darkyolo.models.io import load_model
 
     detector = torch.load(tmp_path / "runs/det/exp/weights/last.pt", weights_only=True)[
         "train_model"

@@ -7,8 +7,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from darkyolo.cli import main
-from darkyolo.models.darknet import load_model
-from darkyolo.models.io import save_darknet_weights
+from darkyolo.models.io import load_model, save_darknet_weights
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "samples"
 SAMPLE_NAMES = ["dog", "eagle", "giraffe", "horses", "kite", "person", "scream"]

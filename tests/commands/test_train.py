@@ -83,3 +83,24 @@ def test_a_labelimg_folder_trains(tmp_path: Path, tiny_cfg_file: Path) -> None:
             "--project", str(tmp_path / "runs")]  # fmt: skip
     assert main(argv) == 0
     assert (tmp_path / "runs" / "exp" / "results.csv").is_file()
+
+
+def test_the_run_folder_is_complete(tmp_path: Path, bccd_small: Path, tiny_cfg_file: Path) -> None:
+    """The run's ``model.cfg`` (at the size it trained at) and ``model.names`` beside it: its
+    ``best.weights`` are usable with ``--model model.cfg`` alone, and name their classes."""
+    from darkyolo.models.zoo import resolve_model
+
+    argv = ["train", "--model", str(tiny_cfg_file), "--data", str(bccd_small), "--epochs", "1",
+            "--batch", "4", "--img-size", "96", "--workers", "0", "--no-progress", "--no-plots",
+            "--project", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "runs" / "exp"
+    source = resolve_model(run / "model.cfg", run / "weights" / "best.weights")
+    assert source.names == ["Platelets", "RBC", "WBC"]
+    assert (source.config.net.width, source.config.net.height) == (96, 96)
+
+
+def test_train_refuses_a_classifier_cfg(tmp_path: Path, bccd_small: Path, capsys) -> None:
+    argv = ["train", "--model", "darknet19", "--data", str(bccd_small), "--project", str(tmp_path)]
+    assert main(argv) == 2
+    assert "is a classifier: train it with darkyolo classify train" in capsys.readouterr().err

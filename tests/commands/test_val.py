@@ -107,7 +107,8 @@ def test_val_of_a_checkpoint_scores_at_the_size_it_trained_at(
         tmp_path,
     )  # fmt: skip
     assert status == 0, err
-    assert "input 96x96: the size last.pt trained at" in out
+    assert "input 96x96" not in out  # the run's cfg itself says 96 (the tiny cfg says 64)
+    assert "width=96\nheight=96" in (run / "model.cfg").read_text()
     scores = json.loads((tmp_path / "val" / "exp" / "metrics.json").read_text())
     for key in ("map50", "map"):
         assert abs(scores[key] - float(last[key])) <= 2e-3, key

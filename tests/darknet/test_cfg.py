@@ -18,8 +18,8 @@ from darkyolo.darknet.cfg import (
     parse_cfg,
     read_sections,
     render_cfg,
-    with_yolo_default,
 )
+from darkyolo.darknet.edits import with_yolo_default
 from darkyolo.errors import ConfigError
 
 HEADER = "[net]\nwidth=64\nheight=64\nchannels=3\n\n"

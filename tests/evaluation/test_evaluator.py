@@ -19,6 +19,8 @@ from darkyolo.evaluation.evaluator import (
     COCO80_CATEGORY_IDS,
     STAT_NAMES,
     DetectionEvaluator,
+)
+from darkyolo.evaluation.reports import (
     format_table,
     to_coco_results,
     write_json,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from darkyolo.inference.optimize import inference_copy
-from darkyolo.models.darknet import load_model
+from darkyolo.models.io import load_model
 
 
 @pytest.mark.parametrize("cfg", ["yolov3-tiny", "yolov2-tiny"])

@@ -9,7 +9,7 @@ from darkyolo.data.images import read_image
 from darkyolo.data.letterbox import letterbox
 from darkyolo.errors import DarkyoloError, DataError
 from darkyolo.inference.predictor import Detector, Prediction, ReadFailure, class_names
-from darkyolo.models.darknet import load_model
+from darkyolo.models.io import load_model
 from darkyolo.postprocess import postprocess, scale_to_original
 
 SIZE = 96

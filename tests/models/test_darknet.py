@@ -136,7 +136,7 @@ def test_an_absurd_filters_count_is_refused_before_allocating() -> None:
 def test_load_model_honours_prefixes(tmp_path) -> None:
     """A ``.conv.N`` file fills the layers it holds; the others keep their initial values."""
     from darkyolo.export import export_prefix
-    from darkyolo.models.darknet import load_model
+    from darkyolo.models.io import load_model
 
     full = load_model("yolov3-tiny").randomize_(seed=3)
     path, count = export_prefix(full, tmp_path / "tiny.conv.15", 15)

@@ -11,8 +11,7 @@ from tiny import tiny_cfg
 from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.errors import DarkyoloError, WeightsError
-from darkyolo.models.darknet import load_model
-from darkyolo.models.io import save_darknet_weights
+from darkyolo.models.io import load_model, save_darknet_weights
 from darkyolo.models.zoo import (
     DEFAULT_MODEL,
     TRAINED_MODELS,

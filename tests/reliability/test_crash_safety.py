@@ -29,7 +29,7 @@ pytest.importorskip("darkyolo.training.trainer")
 pytest.importorskip("darkyolo.commands.train")
 
 from darkyolo.cli import main
-from darkyolo.training.checkpoint import FORMAT, load_checkpoint
+from darkyolo.models.io import FORMAT, read_checkpoint
 
 #: max |difference| allowed between a killed-and-resumed run's weights and an uninterrupted one's
 TOLERANCE = 1e-6
@@ -118,7 +118,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(data
         proc.wait()
         checkpoint = torch.load(last, map_location="cpu", weights_only=True)
         assert checkpoint["format"] == FORMAT, f"kill {kill}: last.pt is not a checkpoint"
-        assert load_checkpoint(last)["epoch"] == checkpoint["epoch"]
+        assert read_checkpoint(last)["epoch"] == checkpoint["epoch"]
         seen_epochs.append(int(checkpoint["epoch"]))
         print(
             f"kill {kill + 1}: {delay:.3f} s after a checkpoint; last.pt at epoch {seen_epochs[-1]}"
@@ -174,7 +174,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(dataset, monkeypat
     error_lines = [line for line in err.splitlines() if "error:" in line]
     assert len(error_lines) == 1 and "No space left on device" in error_lines[0], err
     weights = project / "exp" / "weights"
-    checkpoint = load_checkpoint(weights / "last.pt")
+    checkpoint = read_checkpoint(weights / "last.pt")
     assert checkpoint["epoch"] == 1
     assert not [p.name for p in weights.iterdir() if p.name.endswith(".tmp")], "temporary left"
 

@@ -19,7 +19,7 @@ from tiny import make_bccd_subset, run_cli, tiny_cfg
 from darkyolo.data.dataset import load_split
 from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError, user_message
-from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.models.io import read_checkpoint
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer, TrainingError
 
@@ -83,7 +83,7 @@ def test_training_completes_with_the_policy_result(tmp_path: Path, damaged_data:
     assert "train: 6 images" in text and "2 excluded" in text and "2 truncated and repaired" in text
     assert "val: 4 images" in text and "1 truncated and repaired" in text
     assert result.epochs == 1
-    load_checkpoint(result.run_dir / "weights" / "last.pt")
+    read_checkpoint(result.run_dir / "weights" / "last.pt")
 
 
 def test_bad_images_stop_stops_before_training_in_one_line(
@@ -115,7 +115,7 @@ def test_a_picture_deleted_during_training_is_skipped_and_counted(tmp_path: Path
         f"1 training pictures could not be read during the run and were skipped: {victim}" in text
     )
     assert result.epochs == 2
-    load_checkpoint(result.run_dir / "weights" / "last.pt")
+    read_checkpoint(result.run_dir / "weights" / "last.pt")
 
 
 def test_a_picture_deleted_during_training_stops_cleanly_with_last_pt(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_a_picture_deleted_during_training_stops_cleanly_with_last_pt(tmp_path: 
     assert str(victim) in message and "(--bad-images stop)" in message
     last = trainer.weights_dir / "last.pt"
     assert f"saved {last}" in message
-    checkpoint = load_checkpoint(last)
+    checkpoint = read_checkpoint(last)
     assert checkpoint["epoch"] == 0 and checkpoint["updates"] >= 0
 
 
@@ -159,7 +159,7 @@ def test_an_error_in_a_loader_worker_prints_as_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in err and "Caught" not in err
     assert str(victim) in lines[0] and "over the limit" in lines[0]
     assert "saved" in lines[0]
-    load_checkpoint(tmp_path / "runs" / "exp" / "weights" / "last.pt")
+    read_checkpoint(tmp_path / "runs" / "exp" / "weights" / "last.pt")
 
 
 def test_user_message_unwraps_a_worker_error() -> None:

@@ -29,7 +29,7 @@ from darkyolo.data.images import MAX_PIXELS, decode_image, read_image
 from darkyolo.data.layouts import load_dataset
 from darkyolo.errors import DataError, WeightsError
 from darkyolo.models.darknet import Darknet
-from darkyolo.models.io import load_weights, safe_torch_load
+from darkyolo.models.io import load_weights, read_torch_file
 
 TINY_CFG = """[net]
 width=32
@@ -84,16 +84,17 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path, legacy):
     if not legacy:  # a legacy pickle is not a zip: it is read (and refused) as .weights bytes
         assert "refused" in message and "system" in message
     with pytest.raises(WeightsError):
-        safe_torch_load(path)
+        read_torch_file(path)
     assert not marker.exists()
 
 
 def test_trainer_checkpoint_loader_refuses_planted_pickle(tmp_path):
-    checkpoint = pytest.importorskip("darkyolo.training.checkpoint")
+    from darkyolo.models.io import read_checkpoint
+
     marker = tmp_path / "marker"
     path = _plant(tmp_path / "last.pt", marker)
     with pytest.raises(WeightsError):
-        checkpoint.load_checkpoint(path)
+        read_checkpoint(path)
     assert not marker.exists(), "the planted pickle ran"
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from darkyolo.errors import WeightsError
+from darkyolo.models.io import read_checkpoint
 from darkyolo.training.checkpoint import (
     atomic_save,
-    load_checkpoint,
     make_checkpoint,
     rng_state,
     set_rng_state,
@@ -21,7 +21,7 @@ from darkyolo.training.checkpoint import (
 def test_round_trip_with_weights_only(tmp_path):
     data = make_checkpoint(model={"w": torch.arange(6.0).view(2, 3)}, epoch=3, names=["a"], rng=rng_state())  # fmt: skip
     path = atomic_save(data, tmp_path / "sub" / "last.pt")
-    loaded = load_checkpoint(path)  # torch.load(weights_only=True) inside
+    loaded = read_checkpoint(path)  # torch.load(weights_only=True) inside
     assert loaded["epoch"] == 3 and loaded["names"] == ["a"]
     assert torch.equal(loaded["model"]["w"], data["model"]["w"])
     assert list(path.parent.iterdir()) == [path]  # no temporary file left
@@ -47,7 +47,7 @@ def test_rng_state_survives_a_saved_checkpoint(tmp_path):
     np.random.seed(5)
     path = atomic_save(make_checkpoint(rng=rng_state()), tmp_path / "c.pt")
     expected = (np.random.rand(2), random.random())
-    set_rng_state(load_checkpoint(path)["rng"])
+    set_rng_state(read_checkpoint(path)["rng"])
     assert np.array_equal(np.random.rand(2), expected[0]) and random.random() == expected[1]
 
 
@@ -69,17 +69,17 @@ def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "darkyolo-checkpoint", "version": 1, "x": Evil()}, path)
     with pytest.raises(WeightsError, match="refused: the file asks to unpickle more than tensors"):
-        load_checkpoint(path)
+        read_checkpoint(path)
 
 
 def test_other_files_are_refused(tmp_path):
     other = tmp_path / "plain.pt"
     torch.save({"model": {}}, other)
     with pytest.raises(WeightsError, match="not a darkyolo training checkpoint"):
-        load_checkpoint(other)
+        read_checkpoint(other)
     newer = tmp_path / "newer.pt"
     torch.save({"format": "darkyolo-checkpoint", "version": 99}, newer)
     with pytest.raises(WeightsError, match="newer"):
-        load_checkpoint(newer)
+        read_checkpoint(newer)
     with pytest.raises(WeightsError, match="no such"):
-        load_checkpoint(tmp_path / "missing.pt")
+        read_checkpoint(tmp_path / "missing.pt")

@@ -18,7 +18,7 @@ import sys
 import pytest
 import torch
 
-from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.models.io import read_checkpoint
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer
 
@@ -58,8 +58,8 @@ def test_two_gloo_processes_match_one(tmp_path, bccd_small, make_cfg):
     assert "x2" in done.stdout and "batch 4 = 2 process(es) x 1 x 2 images" in done.stdout
     assert done.stdout.count("done:") == 1  # rank 0 is the only writer
 
-    one = load_checkpoint(single.run_dir / "weights" / "last.pt")
-    two = load_checkpoint(tmp_path / "two" / "exp" / "weights" / "last.pt")
+    one = read_checkpoint(single.run_dir / "weights" / "last.pt")
+    two = read_checkpoint(tmp_path / "two" / "exp" / "weights" / "last.pt")
     assert one["updates"] == two["updates"] == 4 and one["seen"] == two["seen"] == 16
     for key in ("train_model", "model"):
         for name, value in one[key].items():

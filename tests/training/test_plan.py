@@ -11,7 +11,8 @@ from darkyolo.errors import OptionError
 from darkyolo.models import darknet
 from darkyolo.models.zoo import resolve_model
 from darkyolo.training.options import TrainOptions
-from darkyolo.training.plan import default_loss, plan_training
+from darkyolo.training.planner import plan_training
+from darkyolo.training.recipes import default_loss
 from darkyolo.training.trainer import Trainer
 
 

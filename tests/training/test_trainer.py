@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -14,8 +15,7 @@ from darkyolo.darknet.cfg import parse_cfg
 from darkyolo.darknet.weights import read_header
 from darkyolo.losses import build_loss
 from darkyolo.models.darknet import Darknet
-from darkyolo.models.io import save_darknet_weights
-from darkyolo.training.checkpoint import load_checkpoint
+from darkyolo.models.io import read_checkpoint, save_darknet_weights
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer, TrainingError
 
@@ -82,7 +82,7 @@ def test_subdivisions_equal_one_big_batch(tmp_path, bccd_small, plain_cfg):
     whole = Trainer(options(tmp_path, bccd_small, plain_cfg, subdivisions=1, name="b", **common), log=quiet)  # fmt: skip
     split.fit()
     whole.fit()
-    assert split.micro == 2 and whole.micro == 4 and split.updates == whole.updates == 2
+    assert split.plan.micro == 2 and whole.plan.micro == 4 and split.updates == whole.updates == 2
     for (name, a), b in zip(split.model.state_dict().items(), whole.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
 
@@ -111,7 +111,7 @@ def test_a_nan_loss_stops_naming_part_batch_and_images(tmp_path, bccd_small, tin
     assert "non-finite loss in epoch 2, update 3" in message
     assert "box=nan" in message and "BloodImage_" in message
     assert "last good checkpoint" in message
-    last = load_checkpoint(trainer.weights_dir / "last.pt")
+    last = read_checkpoint(trainer.weights_dir / "last.pt")
     assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())  # fmt: skip
 
 
@@ -155,11 +155,11 @@ def test_resume_continues_exactly(tmp_path, bccd_small, tiny_cfg_file):
     straight = Trainer(options(tmp_path, bccd_small, tiny_cfg_file, name="straight"), log=quiet).fit()  # fmt: skip
     first = Trainer(options(tmp_path, bccd_small, tiny_cfg_file, name="cut"), log=quiet)
     first.fit(stop_after=1)
-    assert load_checkpoint(first.weights_dir / "last.pt")["epoch"] == 1
+    assert read_checkpoint(first.weights_dir / "last.pt")["epoch"] == 1
     resumed = Trainer(TrainOptions(resume=str(first.run_dir), workers=0, progress=False), log=quiet).fit()  # fmt: skip
     assert resumed.run_dir == first.run_dir and resumed.updates == straight.updates == 4
-    a = load_checkpoint(straight.run_dir / "weights" / "last.pt")
-    b = load_checkpoint(resumed.run_dir / "weights" / "last.pt")
+    a = read_checkpoint(straight.run_dir / "weights" / "last.pt")
+    b = read_checkpoint(resumed.run_dir / "weights" / "last.pt")
     assert a["seen"] == b["seen"] == 16
     for key in ("model", "train_model"):
         for name, value in a[key].items():
@@ -194,7 +194,7 @@ def test_classes_adapt_to_the_data_and_weights_transfer(tmp_path, bccd_small, ma
     assert "heads adapted from 80 to 3 classes" in text
     assert "skipped 4 tensors of another shape" in text
     assert trainer.model.num_classes == 3
-    checkpoint = load_checkpoint(result.run_dir / "weights" / "last.pt")
+    checkpoint = read_checkpoint(result.run_dir / "weights" / "last.pt")
     assert parse_cfg(checkpoint["cfg"]).num_classes == 3
     assert checkpoint["names"] == ["Platelets", "RBC", "WBC"]
 
@@ -212,7 +212,7 @@ def test_a_run_writes_logs_plots_and_weights(tmp_path, bccd_small, tiny_cfg_file
     assert all(np.isfinite(float(r["map"])) for r in rows)
     steps = read_csv(run / "steps.csv")
     assert [int(r["step"]) for r in steps] == [1, 2, 3, 4]
-    checkpoint = load_checkpoint(run / "weights" / "best.pt")
+    checkpoint = read_checkpoint(run / "weights" / "best.pt")
     for key in ("cfg", "model", "train_model", "optimizer", "ema", "epoch", "updates", "seen", "rng", "options"):  # fmt: skip
         assert key in checkpoint
     header = read_header((run / "weights" / "best.weights").read_bytes(), "best.weights")
@@ -293,15 +293,20 @@ def test_keys_training_does_not_do_are_refused(tmp_path, bccd_small, make_cfg, e
 
 def test_anchors_that_fit_badly_are_fitted_to_the_data(tmp_path, bccd_small):
     """COCO's yolov3-tiny anchors on blood cells: k-means on the training boxes fits far better,
-    so a run from scratch trains with those and says so; ``anchors="cfg"`` keeps the cfg's."""
+    so a run from scratch trains with those and says so; the plan holds them, and so do the run's
+    ``plan.json`` and ``model.cfg``. ``anchors="cfg"`` keeps the cfg's."""
     logged: list[str] = []
     trainer = Trainer(options(tmp_path, bccd_small, "yolov3-tiny", img_size=320, name="auto"), log=logged.append)  # fmt: skip
     trainer.setup()
     said = [line for line in logged if line.startswith("anchors: ")]
     assert len(said) == 1 and "k-means" in said[0]
     fitted = trainer.model.heads[0].spec.anchors
-    assert fitted != parse_cfg(trainer.plan.cfg_text).heads[0].anchors
-    assert (trainer.run_dir / "model.cfg").read_text().count(f"{fitted[0][0]:g}") >= 2  # both heads
+    assert fitted != parse_cfg(trainer.plan.cfg_given).heads[0].anchors
+    run_cfg = parse_cfg((trainer.run_dir / "model.cfg").read_text())
+    assert [h.anchors for h in run_cfg.heads] == [fitted, fitted]  # both heads
+    written = json.loads((trainer.run_dir / "plan.json").read_text())
+    assert written["anchors"] == [[list(pair) for pair in fitted]] * 2
+    assert parse_cfg(written["cfg_text"]).heads[0].anchors == fitted
     logged.clear()
     kept = Trainer(options(tmp_path, bccd_small, "yolov3-tiny", img_size=320, name="cfg", anchors="cfg"), log=logged.append)  # fmt: skip
     kept.setup()
@@ -320,7 +325,7 @@ def test_weights_saved_without_validation_carry_recomputed_statistics(
     trainer = Trainer(options(tmp_path, no_val, tiny_cfg_file, epochs=1, bn_recalib=8), log=quiet)
     trainer.fit()
     assert not trainer.val_records
-    saved = load_checkpoint(trainer.weights_dir / "last.pt")["model"]
+    saved = read_checkpoint(trainer.weights_dir / "last.pt")["model"]
     model = copy.deepcopy(trainer.ema.module)
     model.load_state_dict(saved)
     trainer.recalibrate(model)  # the same seeded pictures of the same epoch
@@ -352,7 +357,7 @@ def test_an_earlier_best_without_validation_is_recalibrated_once_at_the_end(
     trainer.fit()
     assert trainer.best_epoch == 1 and calls == [3, 3]
     assert "best.pt (epoch 1): batch-norm statistics recomputed" in logged
-    saved = load_checkpoint(trainer.weights_dir / "best.pt")
+    saved = read_checkpoint(trainer.weights_dir / "best.pt")
     assert saved["epoch"] == 1
     model = copy.deepcopy(trainer.ema.module)
     model.load_state_dict(saved["model"])
@@ -387,8 +392,8 @@ def test_batch_norm_statistics_come_from_pictures_drawn_as_training_draws_them(
     trainer.recalibrate(trainer.model)
     assert trainer.dataset.augment is not None and len(set(k[0] for k in keys)) == 8
     assert all(k[2] == trainer.epoch for k in keys)
-    sides = sorted(trainer.sizes)
+    sides = sorted(trainer.plan.sizes)
     assert shapes == [
-        (trainer.micro, 3, side, side)
+        (trainer.plan.micro, 3, side, side)
         for side in (sides[len(sides) // 4], sides[3 * len(sides) // 4])
     ]

@@ -1,4 +1,4 @@
-"""Transfer learning: adapting a cfg's classes, loading weights made for other heads, freezing."""
+"""Transfer learning: loading weights made for other heads, freezing."""
 
 from __future__ import annotations
 
@@ -6,41 +6,18 @@ import pytest
 import torch
 
 from darkyolo.darknet.cfg import parse_cfg, resolve_cfg_path
-from darkyolo.errors import ConfigError, OptionError, WeightsError
+from darkyolo.darknet.edits import adapt_classes
+from darkyolo.errors import OptionError, WeightsError
 from darkyolo.models.darknet import Darknet
 from darkyolo.models.io import save_darknet_weights
 from darkyolo.models.layers import FrozenBatchNorm2d
-from darkyolo.training.transfer import (
-    adapt_classes,
-    build_for_data,
-    freeze_layers,
-    load_pretrained,
-)
-
-
-def test_adapt_classes_rewrites_heads_and_filters():
-    text = resolve_cfg_path("yolov3-tiny").read_text()
-    adapted, changed = adapt_classes(text, 3)
-    assert changed
-    config = parse_cfg(adapted)
-    assert [h.classes for h in config.heads] == [3, 3]
-    for index in config.head_indices:
-        assert config.layers[index - 1].filters == 3 * (5 + 3)
-    assert adapt_classes(text, 80) == (text, False)
-    region, _ = adapt_classes(resolve_cfg_path("yolov2-tiny").read_text(), 2)
-    config = parse_cfg(region)
-    assert config.heads[0].classes == 2 and config.layers[-2].filters == 5 * (5 + 2)
-
-
-def test_adapt_classes_needs_a_conv_before_the_head():
-    text = "[net]\n[maxpool]\nsize=2\nstride=2\n[yolo]\nmask=0\nanchors=1,1\nclasses=2\nnum=1\n"
-    with pytest.raises(ConfigError, match="must follow a \\[convolutional\\] to set its filters"):
-        adapt_classes(text, 3)
+from darkyolo.training.transfer import freeze_layers, load_pretrained
 
 
 def test_weights_for_80_classes_fill_a_3_class_model(tmp_path):
     text = resolve_cfg_path("yolov3-tiny").read_text()
-    config, original, _ = build_for_data(text, 3)
+    original = parse_cfg(text)
+    config = parse_cfg(adapt_classes(text, 3)[0])
     donor = Darknet(original).randomize_(1)
     path = tmp_path / "coco.weights"
     save_darknet_weights(donor, path)
@@ -97,7 +74,8 @@ def test_a_prefix_loads_only_the_layers_it_holds(tmp_path):
     import torch
 
     from darkyolo.export import export_prefix
-    from darkyolo.models.darknet import Darknet, load_model
+    from darkyolo.models.darknet import Darknet
+    from darkyolo.models.io import load_model
     from darkyolo.training.transfer import init_from_scratch, load_pretrained
 
     donor = load_model("yolov3-tiny").randomize_(seed=5)

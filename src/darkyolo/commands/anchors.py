@@ -85,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from darkyolo.anchors import (
-        anchors_line,
         cfg_anchors,
         elbow,
         from_units,
@@ -93,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
         kmeans_anchors,
         labelled_boxes_wh,
         mean_iou,
-        round_anchors,
         to_units,
         write_cfg_anchors,
     )
     from darkyolo.darknet.cfg import load_cfg
+    from darkyolo.darknet.edits import anchors_line, round_anchors
     from darkyolo.data.layouts import load_dataset
     from darkyolo.errors import DataError
 

@@ -68,11 +68,12 @@ def run(args: argparse.Namespace) -> int:  # pragma: no cover - each action sets
 
 
 def _train(args: argparse.Namespace) -> int:
-    from darkyolo.classify.trainer import ClassifierTrainer
     from darkyolo.commands.train import options_from_args, require_data
+    from darkyolo.tasks.classification import ClassificationTask
+    from darkyolo.training.trainer import Trainer
 
     require_data(args, "class folders or a .data file")
-    trainer = ClassifierTrainer(options_from_args(args))
+    trainer = Trainer(options_from_args(args), ClassificationTask())
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -80,25 +81,15 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):  # -> (Darknet, names, size, device)
+def _load(args: argparse.Namespace):  # -> Classifier
     from darkyolo.data.formats.yolo import read_names
-    from darkyolo.device import resolve_device
-    from darkyolo.models.zoo import resolve_model
+    from darkyolo.inference.classifier import Classifier
 
-    source = resolve_model(args.model, args.weights, task="classify")
-    for note in source.notes:
+    names = read_names(args.names) if args.names else None
+    classifier = Classifier(args.weights, args.model, names, args.img_size, args.device)
+    for note in classifier.notes:
         print(note)
-    model = source.build()
-    names = read_names(args.names) if args.names else source.names
-    if names is None or len(names) != model.num_classes:
-        count = "no" if names is None else len(names)
-        raise OptionError(
-            f"{args.weights}: the network has {model.num_classes} outputs but {count} class "
-            "names came with it: give --names FILE"
-        )
-    size = args.img_size or model.config.net.width
-    device = resolve_device(args.device)
-    return model.to(device), list(names), size, device
+    return classifier
 
 
 def _val(args: argparse.Namespace) -> int:
@@ -106,7 +97,8 @@ def _val(args: argparse.Namespace) -> int:
     from darkyolo.classify.evaluate import evaluate_classifier, plot_confusion
     from darkyolo.inference.outputs import new_run_dir
 
-    model, names, size, device = _load(args)
+    classifier = _load(args)
+    model, names, size, device = (classifier.model, classifier.names, classifier.img_size, classifier.device)  # fmt: skip
     data = load_classification_data(args.data)
     if data.names != names:
         raise OptionError(f"{args.data}: classes {data.names} differ from the model's {names}")
@@ -130,10 +122,6 @@ def _predict(args: argparse.Namespace) -> int:
     """The top classes of each picture, printed and written as detect writes its results: a run
     folder with ``labels/<stem>.txt`` (a ``probability class`` line per class shown, best first)
     and ``predictions.json``."""
-    import torch
-
-    from darkyolo.classify.data import center_crop
-    from darkyolo.classify.evaluate import class_probabilities
     from darkyolo.data.images import collect_sources, read_image
     from darkyolo.errors import DataError
     from darkyolo.inference.outputs import free_stem, new_run_dir
@@ -141,8 +129,7 @@ def _predict(args: argparse.Namespace) -> int:
     sources = collect_sources(args.source)
     if not len(sources):  # before the model loads or a folder is made
         raise OptionError("nothing to classify: " + "; ".join(sources.missing))
-    model, names, size, device = _load(args)
-    top = min(args.top, len(names))
+    classifier = _load(args)
     run_dir = new_run_dir(args.project, args.name, args.exist_ok, create=False)
     results, failed, stems = [], 0, set()
     for entry in sources.entries:
@@ -152,16 +139,12 @@ def _predict(args: argparse.Namespace) -> int:
             failed += 1
             continue
         try:
-            image = center_crop(read_image(path), size)
+            image = read_image(path)
         except DataError as error:
             print(f"{path}: skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        x = torch.from_numpy(image.transpose(2, 0, 1).copy())[None].to(device).float() / 255
-        with torch.inference_mode():
-            probs = class_probabilities(model, x)[0].cpu()
-        values, indices = probs.topk(top)
-        ranked = [(int(i), names[int(i)], float(v)) for v, i in zip(values, indices)]
+        ranked = [(r.index, r.name, r.p) for r in classifier.top(image, args.top)]
         print(f"{path}: " + ", ".join(f"{100 * p:.1f}% {name}" for _, name, p in ranked))
         results.append(
             {"image": str(path), "top": [{"class": n, "index": i, "p": p} for i, n, p in ranked]}

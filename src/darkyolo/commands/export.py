@@ -159,59 +159,13 @@ def _check(model, run, engine: str, output: Path, static: bool, tolerance: float
 
 
 def _export_int8(model, fp32: bytes, output: Path, args: argparse.Namespace) -> None:
-    """Quantize the float32 export on ``--calib`` pictures (ONNX Runtime's QDQ for ONNX, NNCF for
-    OpenVINO), write it, and report what it costs: size and agreement with float32."""
-    import contextlib
-    import io
-    import logging
+    """``--int8``: :func:`darkyolo.quantize.export_int8`, then its report."""
+    from darkyolo.quantize import export_int8
 
-    import onnx
-
-    from darkyolo.quantize import (
-        agreement,
-        calibration_images,
-        calibration_metadata,
-        float_nodes,
-        head_conv_positions,
-        load_calibration,
-        quantize_onnx,
+    result = export_int8(
+        model, fp32, output, args.format, args.calib, args.calib_images, args.calib_method
     )
-
-    images = calibration_images(args.calib)
-    pictures, used = load_calibration(images, args.calib_images, model.input_size)
-    if used < args.calib_images:
-        print(
-            f"warning: {args.calib} holds {len(images)} pictures: calibrating on {used}, not "
-            f"{args.calib_images}",
-            file=sys.stderr,
-        )
-    keep = float_nodes(onnx.load_from_string(fp32), head_conv_positions(model))
-    quiet = logging.getLogger()
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the quantizers' advice and progress are not for this graph
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # their progress lines
-            if args.format == "onnx":
-                from darkyolo.export import onnx_runner, write_file
-
-                metadata = calibration_metadata(args.calib_method, used, keep)
-                int8 = quantize_onnx(fp32, pictures, keep.names, args.calib_method, metadata)
-                write_file(output, int8)
-                size, what = len(int8), f"int8 QDQ, calibrated on {used} pictures ({args.calib_method})"  # fmt: skip
-                runners = onnx_runner(fp32), onnx_runner(int8)
-            else:
-                from darkyolo.openvino_ir import ir_from_onnx, ir_runner, quantize_ir, save_ir
-
-                save_ir(quantize_ir(ir_from_onnx(fp32), pictures, keep.names), output)
-                size = output.stat().st_size + output.with_suffix(".bin").stat().st_size
-                what = f"OpenVINO IR int8 (NNCF), calibrated on {used} pictures"
-                runners = ir_runner(ir_from_onnx(fp32)), ir_runner(output)
-    finally:
-        quiet.setLevel(level)
-    print(f"wrote {output}: {what}, {size / 2**20:.1f} MiB (float32 {len(fp32) / 2**20:.1f} MiB)")
-    print(
-        f"kept float32: the heads' last convolutions {', '.join(keep.head_convs)} and the "
-        f"{len(keep.decode)} decode nodes after them (sigmoid, exp, anchors)"
-    )
-    for line in agreement(*runners, pictures).lines():
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    for line in result.lines():
         print(line)

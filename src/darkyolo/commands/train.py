@@ -152,10 +152,11 @@ def require_data(args: argparse.Namespace, what: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from darkyolo.tasks.detection import DetectionTask
     from darkyolo.training.trainer import Trainer
 
     require_data(args, "a .data file")
-    trainer = Trainer(options_from_args(args))
+    trainer = Trainer(options_from_args(args), DetectionTask())
     try:
         trainer.fit()
     except KeyboardInterrupt:

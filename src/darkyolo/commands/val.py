@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from darkyolo.data.splits import open_split
     from darkyolo.device import resolve_device
     from darkyolo.errors import DataError
-    from darkyolo.evaluation.evaluator import format_table, write_json, write_metrics_json
+    from darkyolo.evaluation.reports import format_table, write_json, write_metrics_json
     from darkyolo.evaluation.validate import evaluate
     from darkyolo.inference.backends import ExportedNetwork, exported_backend
     from darkyolo.inference.engines import choose_backend, is_exported

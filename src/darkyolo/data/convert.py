@@ -24,132 +24,26 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from darkyolo.data.description import IMAGE_SUFFIXES, image_size
-from darkyolo.data.formats.coco import read_coco, split_name, write_coco
-from darkyolo.data.formats.voc import parse_voc_xml, voc_to_record
-from darkyolo.data.formats.yolo import format_labels, read_names, write_names
-from darkyolo.data.layouts import load_dataset
+from darkyolo.data.conversion import (
+    CLIP_TOLERANCE,
+    LINK_MODES,
+    MAX_EXAMPLES,
+    SOURCE_FORMATS,
+    TARGET_FORMATS,
+    ConvertOptions,
+    ConvertReport,
+    Source,
+    SourceSplit,
+)
+from darkyolo.data.convert_sources import READERS
+from darkyolo.data.formats.coco import write_coco
+from darkyolo.data.formats.yolo import format_labels, write_names
 from darkyolo.data.records import ImageRecord
 from darkyolo.errors import DataError
-
-#: ``yolo``, ``ultralytics`` and ``labelimg`` sources are read by
-#: :func:`~darkyolo.data.layouts.load_dataset` (a ``.data``, a ``data.yaml``, a LabelImg folder)
-SOURCE_FORMATS = ("coco", "voc", "yolo", "ultralytics", "labelimg")
-TARGET_FORMATS = ("yolo", "ultralytics", "coco", "crops")
-LINK_MODES = ("hardlink", "copy", "symlink")
-#: a box edge this far (pixels) past the image border is clipped without being counted
-CLIP_TOLERANCE = 1e-3
-#: examples kept per kind of finding in a report
-MAX_EXAMPLES = 50
-
-
-@dataclass
-class ConvertOptions:
-    """How to convert.
-
-    Attributes:
-        name: dataset name for ``<name>.names``/``<name>.data`` (default: from the source path).
-        names_file: VOC: the class list (default: every class name found, sorted).
-        link: how images reach ``DST/images``: ``hardlink`` (copy where that fails), ``copy``,
-            or ``symlink`` (absolute).
-        include_crowd: COCO: keep ``iscrowd=1`` boxes as ordinary boxes.
-        out_of_image: ``clip`` boxes reaching outside the image to it, or ``drop`` them.
-        one_based: VOC: read corners as 1-based inclusive pixel indices (original VOC tools).
-        skip_difficult: VOC: leave out objects marked ``<difficult>1``.
-        images_dir: COCO: the folder ``file_name`` is relative to (one JSON only).
-        force: write into a ``DST`` that is not empty.
-        skip_missing: leave out (and count) images whose file is missing instead of failing.
-        crop_pad: ``crops``: each box grown by this fraction of its size on every side.
-    """
-
-    name: str | None = None
-    names_file: Path | None = None
-    link: str = "hardlink"
-    include_crowd: bool = False
-    out_of_image: str = "clip"
-    one_based: bool = False
-    skip_difficult: bool = False
-    images_dir: Path | None = None
-    force: bool = False
-    skip_missing: bool = False
-    crop_pad: float = 0.1
-
-
-@dataclass
-class SourceSplit:
-    """One split of the source: its records and each image's path below ``images/<name>/``."""
-
-    name: str
-    role: str  # "train" | "valid"
-    records: list[ImageRecord]
-    relative: list[str]
-
-
-@dataclass
-class ConvertReport:
-    """What a conversion did. ``counts`` and ``examples`` are keyed by finding kind."""
-
-    source_format: str
-    target_format: str
-    dst: Path
-    names: list[str] = field(default_factory=list)
-    splits: list[tuple[str, str, int, int, int]] = field(default_factory=list)
-    boxes_read: int = 0
-    boxes_written: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-    written: list[Path] = field(default_factory=list)
-
-    def add(self, kind: str, count: int, examples: Sequence[str] = ()) -> None:
-        """Count ``count`` findings of ``kind``; keep the first examples."""
-        self.counts[kind] = self.counts.get(kind, 0) + count
-        kept = self.examples.setdefault(kind, [])
-        kept.extend(examples[: MAX_EXAMPLES - len(kept)])
-
-    def lines(self, limit: int = 10) -> list[str]:
-        """A human summary, ``limit`` examples per finding."""
-        out = [f"converted {self.source_format} -> {self.target_format}: {self.dst}"]
-        out.append(f"  classes: {len(self.names)}")
-        for name, role, images, boxes, empty in self.splits:
-            out.append(
-                f"  split {name} ({role}): {images} images, {boxes} boxes, {empty} without boxes"
-            )
-        out.append(f"  boxes written: {self.boxes_written} of {self.boxes_read} read")
-        from darkyolo.data.crops import MIN_CROP_SIDE  # crops need OpenCV: loaded when used
-
-        labels = {
-            "crowd": "crowd boxes skipped",
-            "difficult": "difficult boxes skipped",
-            "zero-area": "zero-area boxes dropped",
-            "invalid": "inverted or non-finite boxes dropped",
-            "outside": "boxes outside the image dropped",
-            "clipped": "boxes clipped to the image",
-            "missing-image": "images missing (left out)",
-            "unlisted": "annotated images in no split (left out)",
-            "copied": "images copied because a hard link failed",
-            "small": f"boxes under {MIN_CROP_SIDE} px not cropped",
-            "unreadable": "pictures that could not be read (their boxes not cropped)",
-        }
-        for kind, text in labels.items():
-            count = self.counts.get(kind, 0)
-            always = ("zero-area", "clipped") + (("crowd",) if self.source_format == "coco" else ())
-            if kind not in always and not count:
-                continue
-            out.append(f"  {text}: {count}")
-            examples = self.examples.get(kind, [])
-            for example in examples[:limit]:
-                out.append(f"    {example}")
-            if count > min(limit, len(examples)) and examples:
-                out.append(f"    ... and {count - min(limit, len(examples))} more")
-        for path in self.written:
-            out.append(f"  wrote {path}")
-        return out
 
 
 def convert(
@@ -181,14 +75,7 @@ def convert(
         raise DataError("output folder is not empty (use --force to write into it)", str(dst))
 
     report = ConvertReport(source_format, target_format, dst)
-    readers: dict[str, Callable[[Path, ConvertOptions, ConvertReport], _Source]] = {
-        "coco": _read_coco_source,
-        "voc": _read_voc_source,
-        "yolo": _read_dataset_source,
-        "ultralytics": _read_dataset_source,
-        "labelimg": _read_dataset_source,
-    }
-    source = readers[source_format](src, options, report)
+    source = READERS[source_format](src, options, report)
     report.names = source.names
     name = options.name or source.name
     for split in source.splits:
@@ -225,9 +112,7 @@ def convert(
     return report
 
 
-def _write_crops(
-    source: _Source, dst: Path, options: ConvertOptions, report: ConvertReport
-) -> None:
+def _write_crops(source: Source, dst: Path, options: ConvertOptions, report: ConvertReport) -> None:
     """Each box as a picture under ``dst/train|val/<class>/`` (by the split's role)."""
     from darkyolo.data.crops import write_crops
 
@@ -326,145 +211,6 @@ def _where(record: ImageRecord) -> str:
     return record.image.name
 
 
-# ----------------------------------------------------------------------------------------------
-# Sources
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Source:
-    name: str
-    names: list[str]
-    splits: list[SourceSplit]
-    category_ids: list[int] | None = None
-
-
-def _role(split: str) -> str:
-    lowered = split.lower()
-    return "valid" if "val" in lowered.replace("trainval", "") or "test" in lowered else "train"
-
-
-def _read_coco_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
-    if src.is_dir():
-        jsons = (
-            sorted(src.glob("annotations/instances_*.json"))
-            or sorted(src.glob("instances_*.json"))
-            or sorted(src.glob("annotations/*.json"))
-            or sorted(src.glob("*.json"))
-        )
-        if not jsons:
-            raise DataError("no COCO JSON found (looked in annotations/ and the folder)", str(src))
-        name = src.name
-    else:
-        jsons = [src]
-        name = src.parent.parent.name if src.parent.name == "annotations" else src.stem
-    if options.images_dir is not None and len(jsons) > 1:
-        raise DataError(
-            "images_dir applies to one JSON; give the JSON file as the source", str(src)
-        )
-    names: list[str] | None = None
-    category_ids: list[int] | None = None
-    splits = []
-    for path in jsons:
-        coco = read_coco(path, options.images_dir, options.include_crowd)
-        if names is None:
-            names, category_ids = coco.names, coco.category_ids
-        elif (coco.names, coco.category_ids) != (names, category_ids):
-            raise DataError(f"categories differ from those of {jsons[0].name}", str(path))
-        report.add("crowd", coco.crowd_skipped)
-        split = split_name(path)
-        splits.append(SourceSplit(split, _role(split), coco.records, list(coco.file_names)))
-    assert names is not None
-    return _Source(name, names, splits, category_ids)
-
-
-def _read_voc_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
-    annotations = src / "Annotations"
-    if not annotations.is_dir():
-        raise DataError("not a VOC folder: no Annotations/ inside", str(src))
-    image_dir = src / "JPEGImages"
-    xmls = sorted(annotations.glob("*.xml"))
-    if not xmls:
-        raise DataError("no .xml files in Annotations/", str(annotations))
-    parsed = [parse_voc_xml(x, options.one_based) for x in xmls]
-    if options.names_file is not None:
-        names = read_names(options.names_file)
-    else:
-        names = sorted({n for voc in parsed for n in voc.names})
-    class_index = {n: i for i, n in enumerate(names)}
-    on_disk = {p.name: p.name for p in image_dir.iterdir()} if image_dir.is_dir() else {}
-    by_stem = {}
-    for file in on_disk:
-        stem, suffix = os.path.splitext(file)
-        if suffix.lower() in IMAGE_SUFFIXES:
-            by_stem.setdefault(stem, file)
-    records: dict[str, tuple[ImageRecord, str]] = {}
-    for xml, voc in zip(xmls, parsed):
-        relative = voc.filename if voc.filename in on_disk else by_stem.get(xml.stem)
-        relative = relative or voc.filename or f"{xml.stem}.jpg"
-        image = image_dir / relative
-        size = None
-        if (voc.width <= 0 or voc.height <= 0) and image.is_file():
-            size = image_size(image)
-        if options.skip_difficult:
-            report.add("difficult", int(voc.difficult.sum()))
-        record = voc_to_record(voc, image, class_index, options.skip_difficult, size)
-        records[xml.stem] = (record, relative)
-    splits = []
-    main = src / "ImageSets" / "Main"
-    train_list = next(
-        (main / f for f in ("trainval.txt", "train.txt") if (main / f).is_file()), None
-    )
-    valid_list = next((main / f for f in ("test.txt", "val.txt") if (main / f).is_file()), None)
-    if train_list is None and valid_list is None:
-        items = list(records.values())
-        splits.append(SourceSplit("train", "train", [r for r, _ in items], [n for _, n in items]))
-    else:
-        listed: set[str] = set()
-        for role, list_file in (("train", train_list), ("valid", valid_list)):
-            if list_file is None:
-                continue
-            ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
-            unknown = [i for i in ids if i not in records]
-            if unknown:
-                raise DataError(
-                    f"lists {len(unknown)} ids with no Annotations/<id>.xml, e.g. {unknown[0]!r}",
-                    str(list_file),
-                )
-            listed.update(ids)
-            items = [records[i] for i in ids]
-            splits.append(
-                SourceSplit(list_file.stem, role, [r for r, _ in items], [n for _, n in items])
-            )
-        unlisted = [stem for stem in records if stem not in listed]
-        report.add("unlisted", len(unlisted), [f"{s}.xml" for s in unlisted])
-    return _Source(options.name or src.name, names, splits)
-
-
-def _read_dataset_source(src: Path, options: ConvertOptions, report: ConvertReport) -> _Source:
-    """A ``.data`` set, an ultralytics ``data.yaml`` or a LabelImg folder: its train, val and
-    test splits."""
-    spec = load_dataset(src)
-    splits = []
-    for split, role in (("train", "train"), ("val", "valid"), ("test", "valid")):
-        images = spec.images(split)
-        if not images:
-            continue
-        records = spec.read(split)
-        base = os.path.commonpath([str(p.parent) for p in images])
-        relative = [os.path.relpath(p, base) for p in images]
-        splits.append(SourceSplit(split, role, records, relative))
-    name = spec.path.stem if spec.path.is_file() else spec.path.name
-    if name == "data" and spec.path.suffix.lower() in (".yaml", ".yml"):
-        name = spec.path.parent.name  # data.yaml: the dataset's folder names it
-    return _Source(name, spec.names, splits, spec.category_ids)
-
-
-# ----------------------------------------------------------------------------------------------
-# Writing
-# ----------------------------------------------------------------------------------------------
-
-
 def safe_relative(name: str, what: str, file: str | None = None) -> str:
     """A relative path that stays inside its folder, in ``/`` form; else :class:`DataError`.
 
@@ -561,7 +307,7 @@ def _write_yolo_labels(split: SourceSplit, root: Path) -> None:
             f.write(format_labels(record))
 
 
-def _write_yolo_description(dst: Path, name: str, source: _Source, report: ConvertReport) -> None:
+def _write_yolo_description(dst: Path, name: str, source: Source, report: ConvertReport) -> None:
     names_path = dst / f"{name}.names"
     write_names(names_path, source.names)
     lines = [f"# written by darkyolo convert ({report.source_format} -> yolo)"]
@@ -587,7 +333,7 @@ def _write_yolo_description(dst: Path, name: str, source: _Source, report: Conve
     report.written = [data_path, *written, *report.written]
 
 
-def _write_ultralytics_yaml(dst: Path, source: _Source, report: ConvertReport) -> None:
+def _write_ultralytics_yaml(dst: Path, source: Source, report: ConvertReport) -> None:
     """``DST/data.yaml`` for the ``images/<split>`` and ``labels/<split>`` folders written:
     ``path: .``, a ``train``/``val``/``test`` entry per role (a list where several splits share
     one), ``nc`` and ``names`` as a mapping."""

@@ -14,7 +14,8 @@ The network is built once from the typed sections: each layer is a module that k
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +35,6 @@ from darkyolo.darknet.cfg import (
     SoftmaxSpec,
     UpsampleSpec,
     YoloSpec,
-    load_cfg,
 )
 from darkyolo.darknet.shapes import infer_shapes
 from darkyolo.errors import ConfigError
@@ -51,6 +51,29 @@ from darkyolo.models.layers import (
     Softmax,
     Upsample,
 )
+
+
+def _previous(index: int) -> tuple[int, ...]:
+    return (index - 1,) if index else ()
+
+
+#: each layer kind's module, from ``(spec, layer index, (C, H, W) of its first input)``; a new
+#: kind registers here (and in the parser's and the shapes' tables)
+BUILDERS: dict[type, Callable[[Any, int, tuple[int, int, int]], nn.Module]] = {
+    ConvSpec: lambda spec, i, chw: ConvBNAct(chw[0], spec, _previous(i)),
+    MaxPoolSpec: lambda spec, i, chw: MaxPool(spec, _previous(i)),
+    RouteSpec: lambda spec, i, chw: Route(spec.layers),
+    ShortcutSpec: lambda spec, i, chw: Shortcut((i - 1, spec.source), spec.activation),
+    UpsampleSpec: lambda spec, i, chw: Upsample(spec.stride, _previous(i)),
+    ReorgSpec: lambda spec, i, chw: Reorg(spec.stride, _previous(i)),
+    RegionSpec: lambda spec, i, chw: RegionHead(spec, _previous(i)),
+    YoloSpec: lambda spec, i, chw: YoloHead(spec, _previous(i)),
+    AvgPoolSpec: lambda spec, i, chw: AvgPool(_previous(i)),
+    SoftmaxSpec: lambda spec, i, chw: Softmax(spec, _previous(i)),
+    ConnectedSpec: lambda spec, i, chw: Connected(chw[0] * chw[1] * chw[2], spec, _previous(i)),
+    DropoutSpec: lambda spec, i, chw: Passthrough(_previous(i), spec.probability),
+    CostSpec: lambda spec, i, chw: Passthrough(_previous(i)),
+}
 
 
 class Darknet(nn.Module):
@@ -71,35 +94,7 @@ class Darknet(nn.Module):
         self.input_size = (config.net.height, config.net.width)
         layers: list[nn.Module] = []
         for index, (spec, shape) in enumerate(zip(config.layers, shapes)):
-            previous = (index - 1,) if index else ()
-            in_channels = shape.inputs[0][0]
-            if isinstance(spec, ConvSpec):
-                layers.append(ConvBNAct(in_channels, spec, previous))
-            elif isinstance(spec, MaxPoolSpec):
-                layers.append(MaxPool(spec, previous))
-            elif isinstance(spec, RouteSpec):
-                layers.append(Route(spec.layers))
-            elif isinstance(spec, ShortcutSpec):
-                layers.append(Shortcut((index - 1, spec.source), spec.activation))
-            elif isinstance(spec, UpsampleSpec):
-                layers.append(Upsample(spec.stride, previous))
-            elif isinstance(spec, ReorgSpec):
-                layers.append(Reorg(spec.stride, previous))
-            elif isinstance(spec, RegionSpec):
-                layers.append(RegionHead(spec, previous))
-            elif isinstance(spec, YoloSpec):
-                layers.append(YoloHead(spec, previous))
-            elif isinstance(spec, AvgPoolSpec):
-                layers.append(AvgPool(previous))
-            elif isinstance(spec, SoftmaxSpec):
-                layers.append(Softmax(spec, previous))
-            elif isinstance(spec, ConnectedSpec):
-                c, h, w = shape.inputs[0]
-                layers.append(Connected(c * h * w, spec, previous))
-            elif isinstance(spec, DropoutSpec):
-                layers.append(Passthrough(previous, spec.probability))
-            elif isinstance(spec, CostSpec):
-                layers.append(Passthrough(previous))
+            layers.append(BUILDERS[type(spec)](spec, index, shape.inputs[0]))
         self.layers = nn.ModuleList(layers)
         self.head_indices = tuple(config.head_indices)
         self.task = "detect" if self.head_indices else "classify"
@@ -266,19 +261,3 @@ class Darknet(nn.Module):
         for layer in self.conv_layers():
             layer.fuse()
         return self
-
-
-def load_model(cfg: str | Path | NetworkConfig, weights: str | Path | None = None) -> Darknet:
-    """Build the network for ``cfg`` (bundled name, path or parsed config), load ``weights``.
-
-    ``weights`` may be a Darknet ``.weights`` file (full, or a ``.conv.N`` prefix: the layers it
-    does not hold keep their initial values) or a darkyolo checkpoint. The model is returned in
-    eval mode.
-    """
-    from darkyolo.models.io import load_weights
-
-    config = cfg if isinstance(cfg, NetworkConfig) else load_cfg(cfg)
-    model = Darknet(config)
-    if weights is not None:
-        load_weights(model, weights, allow_prefix=True)
-    return model.eval()

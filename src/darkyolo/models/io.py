@@ -1,6 +1,11 @@
 """Weights into and out of a built network: Darknet ``.weights`` (through the torch-free
-:mod:`darkyolo.darknet.weights`), darkyolo checkpoints and state dicts (``torch.load`` with
-``weights_only=True``), and the one check of whether a state dict fits a network.
+:mod:`darkyolo.darknet.weights`), darkyolo checkpoints and state dicts, and the one check of
+whether a state dict fits a network.
+
+Every ``.pt`` file darkyolo reads is read here, with ``torch.load(weights_only=True)``
+(:func:`read_torch_file`); :func:`read_checkpoint` adds the darkyolo checkpoint's format and
+version check (what a checkpoint holds: :mod:`darkyolo.training.checkpoint`). :func:`load_model`
+builds a network from a cfg and fills it.
 """
 
 from __future__ import annotations
@@ -8,11 +13,12 @@ from __future__ import annotations
 import pickle
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from darkyolo.darknet.cfg import NetworkConfig, load_cfg
 from darkyolo.darknet.weights import (
     WeightsHeader,
     is_checkpoint,
@@ -20,10 +26,12 @@ from darkyolo.darknet.weights import (
     write_weights,
 )
 from darkyolo.errors import WeightsError
+from darkyolo.models.darknet import Darknet
+from darkyolo.models.layers import Connected, ConvBNAct
 
-if TYPE_CHECKING:
-    from darkyolo.models.darknet import Darknet
-    from darkyolo.models.layers import Connected, ConvBNAct
+#: a darkyolo checkpoint's ``format`` entry, and the newest ``version`` this darkyolo reads
+FORMAT = "darkyolo-checkpoint"
+VERSION = 1
 
 
 def _layer_tensors(layer: ConvBNAct | Connected) -> list[torch.Tensor]:
@@ -76,7 +84,7 @@ def save_darknet_weights(
     write_weights(path, header, layers)
 
 
-def safe_torch_load(path: str | Path) -> Any:
+def read_torch_file(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, failures as a one-line WeightsError.
 
     A pickle that asks for anything but tensors and plain values (a class, a function such as
@@ -97,6 +105,40 @@ def safe_torch_load(path: str | Path) -> Any:
         raise WeightsError(
             f"{path}: not a loadable checkpoint ({_clip(' '.join(str(error).split()))})"
         ) from None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a darkyolo checkpoint safely (:func:`read_torch_file`) and check its format."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such checkpoint")
+    return checked_checkpoint(read_torch_file(path), path)
+
+
+def is_darkyolo_checkpoint(data: Any) -> bool:
+    """Whether ``data`` (read from a ``.pt``) is a darkyolo checkpoint, not a plain state dict."""
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def checked_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
+    """``data`` read from ``path``, if it is a darkyolo checkpoint this darkyolo can read."""
+    if not is_darkyolo_checkpoint(data):
+        raise WeightsError(f"{path}: not a darkyolo training checkpoint (no format={FORMAT!r})")
+    if int(data.get("version", 0)) > VERSION:
+        raise WeightsError(
+            f"{path}: checkpoint version {data['version']} is newer than this darkyolo reads "
+            f"({VERSION})"
+        )
+    return data
+
+
+def model_state(checkpoint: Any, path: str | Path) -> dict[str, Any]:
+    """The network's state dict in what a ``.pt`` held: a darkyolo checkpoint's ``model`` entry,
+    or a plain state dict."""
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: checkpoint holds no model state dict")
+    return state
 
 
 def _unpickling_reason(error: pickle.UnpicklingError) -> str:
@@ -134,7 +176,7 @@ def load_weights(model: Darknet, path: str | Path, *, allow_prefix: bool = False
     path = Path(path)
     if not is_checkpoint(path):
         return load_darknet_weights(model, path, allow_prefix=allow_prefix)
-    return load_checkpoint_state(model, safe_torch_load(path), path, allow_prefix=allow_prefix)
+    return load_checkpoint_state(model, read_torch_file(path), path, allow_prefix=allow_prefix)
 
 
 def load_checkpoint_state(
@@ -142,9 +184,7 @@ def load_checkpoint_state(
 ) -> int:
     """Fill ``model`` from a checkpoint already read from ``path`` (a darkyolo checkpoint's
     ``model`` entry, or a plain state dict); refused by name when it does not fit."""
-    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: checkpoint holds no model state dict")
+    state = model_state(checkpoint, path)
     own = model.state_dict()
     mismatched, missing = state_dict_misfit(own, state)
     if mismatched or (missing and not allow_prefix) or len(missing) == len(own):
@@ -155,3 +195,17 @@ def load_checkpoint_state(
         )
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return len(own) - len(missing)
+
+
+def load_model(cfg: str | Path | NetworkConfig, weights: str | Path | None = None) -> Darknet:
+    """Build the network for ``cfg`` (bundled name, path or parsed config), load ``weights``.
+
+    ``weights`` may be a Darknet ``.weights`` file (full, or a ``.conv.N`` prefix: the layers it
+    does not hold keep their initial values) or a darkyolo checkpoint. The model is returned in
+    eval mode.
+    """
+    config = cfg if isinstance(cfg, NetworkConfig) else load_cfg(cfg)
+    model = Darknet(config)
+    if weights is not None:
+        load_weights(model, weights, allow_prefix=True)
+    return model.eval()

@@ -16,7 +16,8 @@ trained name                none                 its cfg, weights and names
 trained name or cfg         checkpoint (``.pt``) the checkpoint's own cfg and names when it holds the
                                                  same architecture (classes and anchors may
                                                  differ; a note says so), else an error
-trained name or cfg         Darknet ``.weights`` that cfg with those weights
+trained name or cfg         Darknet ``.weights`` that cfg with those weights (and the names in
+                                                 ``<cfg stem>.names`` beside a cfg file)
 none                        checkpoint           the checkpoint's own cfg and names
 none                        Darknet ``.weights`` error: a ``.weights`` file holds no cfg
 cfg                         none                 error naming the trained models, unless
@@ -123,8 +124,8 @@ class ModelSource:
 
     def build(self):  # -> Darknet (kept torch-free here: models.darknet imports torch)
         """The network in eval mode, weights loaded."""
-        from darkyolo.models.darknet import Darknet, load_model
-        from darkyolo.models.io import load_checkpoint_state
+        from darkyolo.models.darknet import Darknet
+        from darkyolo.models.io import load_checkpoint_state, load_model
 
         if self.checkpoint is None:
             return load_model(self.config, self.weights)
@@ -183,6 +184,7 @@ def _resolve(
         requested, names = load_cfg(cfg), read_names(names_file)
     elif model is not None:
         requested = load_cfg(model)
+        names = _names_beside(requested.source)
     if weights is None:
         if random_weights:
             label = f"{model} (random weights)"
@@ -206,11 +208,10 @@ def _resolve(
 def _checkpoint_source(
     path: Path, requested: NetworkConfig | None, requested_name: str | None
 ) -> ModelSource:
-    from darkyolo.models.io import safe_torch_load
-    from darkyolo.training.checkpoint import FORMAT, checked_checkpoint
+    from darkyolo.models.io import checked_checkpoint, is_darkyolo_checkpoint, read_torch_file
 
-    checkpoint = safe_torch_load(path)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+    checkpoint = read_torch_file(path)
+    if not is_darkyolo_checkpoint(checkpoint):
         if requested is None:  # a plain state dict: loadable, but only into a named cfg
             raise WeightsError(
                 f"{path}: not a darkyolo checkpoint, so it holds no cfg; name its architecture "
@@ -244,6 +245,13 @@ def _checkpoint_source(
             f"{own.net.width}x{own.net.height}; --img-size for another)",
         )
     return ModelSource(own, path, names, str(path), notes, checkpoint)
+
+
+def _names_beside(cfg: str) -> list[str] | None:
+    """The class names a cfg file carries beside it, ``<stem>.names`` (a training run writes
+    ``model.cfg`` and ``model.names``), if there are any."""
+    path = Path(cfg).with_suffix(".names")
+    return read_names(path) if Path(cfg).is_file() and path.is_file() else None
 
 
 def architecture(config: NetworkConfig) -> tuple:

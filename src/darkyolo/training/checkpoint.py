@@ -1,4 +1,5 @@
-"""Training checkpoints: atomic writes, and loading with ``torch.load(weights_only=True)``.
+"""Training checkpoints: what they hold, and atomic writes (read with
+:func:`darkyolo.models.io.read_checkpoint`).
 
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts only (no pickled objects),
 so it loads without running code:
@@ -27,11 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from darkyolo.errors import WeightsError
-from darkyolo.models.io import safe_torch_load
-
-FORMAT = "darkyolo-checkpoint"
-VERSION = 1
+from darkyolo.darknet.weights import WeightsHeader
+from darkyolo.models.darknet import Darknet
+from darkyolo.models.io import FORMAT, VERSION, save_darknet_weights
 
 
 def rng_state() -> dict[str, Any]:
@@ -95,26 +94,42 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a darkyolo checkpoint safely (``weights_only=True``) and check its format."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such checkpoint")
-    return checked_checkpoint(safe_torch_load(path), path)
-
-
-def checked_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
-    """``data`` read from ``path``, if it is a darkyolo checkpoint this darkyolo can read."""
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise WeightsError(f"{path}: not a darkyolo training checkpoint (no format={FORMAT!r})")
-    if int(data.get("version", 0)) > VERSION:
-        raise WeightsError(
-            f"{path}: checkpoint version {data['version']} is newer than this darkyolo reads "
-            f"({VERSION})"
-        )
-    return data
-
-
 def make_checkpoint(**fields: Any) -> dict[str, Any]:
     """A checkpoint dict: ``format`` and ``version`` plus ``fields`` (see the module docstring)."""
     return {"format": FORMAT, "version": VERSION, **fields}
+
+
+class Checkpointer:
+    """A run's ``weights/`` folder: ``last.pt`` after every epoch, ``best.pt`` and its Darknet
+    ``best.weights`` when the score improved, ``epochN.pt`` every ``save_period`` epochs."""
+
+    def __init__(self, folder: Path, save_period: int) -> None:
+        self.folder = folder
+        self.save_period = save_period
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    def periodic(self, epoch: int) -> bool:
+        """Whether ``epoch`` gets its own ``epochN.pt``."""
+        return bool(self.save_period) and epoch % self.save_period == 0
+
+    def save(self, checkpoint: dict[str, Any], epoch: int, best_model: Any = None) -> None:
+        """``last.pt``; with ``best_model`` (the network of an improved epoch) ``best.pt`` and
+        ``best.weights``; ``epochN.pt`` when ``epoch`` is periodic."""
+        atomic_save(checkpoint, self.last)
+        if best_model is not None:
+            atomic_save(checkpoint, self.best)
+            self.write_best_weights(best_model, int(checkpoint["seen"]))
+        if self.periodic(epoch):
+            atomic_save(checkpoint, self.folder / f"epoch{epoch}.pt")
+
+    def write_best_weights(self, model: Any, seen: int) -> None:
+        """``best.weights``: ``best.pt``'s network as Darknet ``.weights`` (Darknet models only)."""
+        if isinstance(model, Darknet):
+            save_darknet_weights(model, self.folder / "best.weights", WeightsHeader(0, 2, 0, seen))

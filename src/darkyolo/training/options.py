@@ -32,7 +32,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 #: (:mod:`darkyolo.losses.scaled`: how the scaled-YOLOv4 weights were trained) or ``aligned``
 #: (:mod:`darkyolo.losses.aligned`: task-aligned assignment, alignment-weighted objectness)
 LOSS_MODES = ("darknet", "scaled", "aligned")
-#: ``--loss`` when not given: :func:`~darkyolo.training.plan.default_loss` picks the training mode
+#: ``--loss`` when not given: :func:`~darkyolo.training.recipes.default_loss` picks the training mode
 #: from the cfg's heads
 DEFAULT_LOSS = "auto"
 

@@ -1,7 +1,8 @@
-"""Transfer learning: a cfg adapted to the data's class count, pretrained weights, frozen layers.
+"""A run's network: Darknet's initialisation, pretrained weights, frozen layers.
 
-* :func:`adapt_classes` rewrites a cfg's text so every ``[yolo]``/``[region]`` head has the data's
-  class count and the ``[convolutional]`` before it the matching ``filters``.
+* :func:`build_network` makes the network of a plan: initialised, its start weights loaded, batch
+  norm momentum set, the first layers frozen (what :meth:`darkyolo.tasks.base.Task.network` does
+  for a Darknet cfg).
 * :func:`load_pretrained` fills a model from a Darknet ``.weights`` file (full or a ``.conv.N``
   prefix) or a darkyolo checkpoint, tensor by tensor; tensors whose shape differs (a head made for
   another class count) are skipped and listed.
@@ -11,53 +12,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from darkyolo.darknet.cfg import (
-    NetworkConfig,
-    parse_cfg,
-    read_sections,
-    render_cfg,
-    set_classifier_classes,
-    set_head_classes,
-)
+from darkyolo.darknet.cfg import NetworkConfig
 from darkyolo.darknet.weights import is_checkpoint
 from darkyolo.errors import ConfigError, OptionError, WeightsError
 from darkyolo.models.darknet import Darknet
-from darkyolo.models.io import load_weights, safe_torch_load, state_dict_misfit
+from darkyolo.models.io import load_weights, model_state, read_torch_file, state_dict_misfit
 from darkyolo.models.layers import ConvBNAct, FrozenBatchNorm2d
 
-HEAD_KINDS = ("yolo", "region")
-
-
-def adapt_classes(text: str, num_classes: int, file: str = "<cfg>") -> tuple[str, bool]:
-    """Cfg text with every head set to ``num_classes`` classes -> ``(text, changed)``.
-
-    The ``[convolutional]`` right before each head gets ``filters = anchors x (5 + classes)``
-    (``len(mask)`` anchors for ``[yolo]``, ``num`` for ``[region]``); a classifier's last layer
-    with weights before its ``[softmax]`` gets ``num_classes`` outputs. Unchanged text is returned
-    as is (comments kept); a changed cfg is re-rendered without comments.
-    """
-    sections = read_sections(text, file)
-    if not any(section.kind in HEAD_KINDS for section in sections):
-        if set_classifier_classes(sections, num_classes, file):
-            return render_cfg(sections), True
-        return text, False
-    changed = False
-    for position, section in enumerate(sections):
-        if section.kind not in HEAD_KINDS:
-            continue
-        if int(float(section.options.get("classes", "20"))) == num_classes:
-            continue
-        set_head_classes(sections, position, num_classes, file)
-        changed = True
-    if not changed:
-        return text, False
-    return render_cfg(sections), True
+if TYPE_CHECKING:
+    from darkyolo.training.plan import TrainPlan
 
 
 @dataclass
@@ -110,11 +81,7 @@ def load_pretrained(
     path = Path(path)
     report = TransferReport(str(path))
     if is_checkpoint(path):
-        checkpoint = safe_torch_load(path)
-        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
-        if not isinstance(state, dict):
-            raise WeightsError(f"{path}: checkpoint holds no model state dict")
-        _copy_matching(model, state, report)
+        _copy_matching(model, model_state(read_torch_file(path), path), report)
         return report
     donor = Darknet(source_config or model.config)
     try:
@@ -133,16 +100,6 @@ def load_pretrained(
     if hasattr(donor, "weights_header"):
         model.weights_header = donor.weights_header
     return report
-
-
-def build_for_data(
-    text: str, num_classes: int, file: str = "<cfg>"
-) -> tuple[NetworkConfig, NetworkConfig, str]:
-    """``(config for the data, config as given, cfg text for the data)``."""
-    original = parse_cfg(text, file)
-    adapted_text, changed = adapt_classes(text, num_classes, file)
-    adapted = parse_cfg(adapted_text, file) if changed else original
-    return adapted, original, adapted_text
 
 
 #: the objectness prior of ``--init darknet`` when ``--obj-prior`` is not given
@@ -198,3 +155,26 @@ def freeze_layers(model: Darknet, count: int) -> list[nn.Module]:
             layer.bn = FrozenBatchNorm2d(layer.bn)
             frozen.append(layer.bn)
     return frozen
+
+
+def build_network(plan: TrainPlan, fresh: bool, log: Callable[[str], None]) -> Darknet:
+    """The network for ``plan``'s cfg: Darknet's initialisation (``--init darknet``, from
+    scratch), the plan's pretrained weights (``fresh`` runs only: a resume restores its own),
+    batch-norm momentum (``--bn-momentum``; Darknet's 0.01 lags far behind in short runs) and the
+    first ``--freeze`` layers frozen."""
+    opt = plan.options
+    model = Darknet(plan.config)
+    if opt.init == "darknet" and fresh:
+        prior = opt.obj_prior if opt.obj_prior is not None else DEFAULT_OBJ_PRIOR
+        init_from_scratch(model, prior)
+    if fresh and plan.pretrained:
+        for line in load_pretrained(model, plan.pretrained, plan.config_given).lines():
+            log(line)
+    if opt.bn_momentum is not None:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = opt.bn_momentum
+    if opt.freeze:
+        freeze_layers(model, opt.freeze)
+        log(f"froze layers 0..{opt.freeze - 1} (their batch norm keeps its statistics)")
+    return model

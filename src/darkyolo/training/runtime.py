@@ -1,0 +1,79 @@
+"""Where a run executes: its place in a distributed run, its device and its mixed precision.
+
+Distributed runs start with ``torchrun --nproc_per_node N -m darkyolo train ...``: NCCL on GPUs,
+gloo on CPUs, rank 0 the only writer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from darkyolo.device import resolve_device
+from darkyolo.errors import OptionError
+from darkyolo.training.options import AMP_MODES
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in a distributed run (world 1 for a plain run)."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_option: str) -> DistContext:
+    """Join the process group ``torchrun`` set up (``WORLD_SIZE`` > 1), else a plain run."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device_option != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(local)
+        # rank 0 validates while the others wait at the next collective: allow for a long one
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(hours=2))
+    return DistContext(world, rank, local)
+
+
+def run_device(option: str, ctx: DistContext) -> torch.device:
+    """``--device`` resolved; under DDP each process takes its own GPU."""
+    device = resolve_device(option)
+    if device.type == "cuda" and ctx.enabled:
+        device = torch.device("cuda", ctx.local_rank)
+    return device
+
+
+def amp_setting(option: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """``--amp`` on ``device`` -> (autocast dtype or None, use a GradScaler)."""
+    if option not in AMP_MODES:
+        raise OptionError(f"--amp must be one of {AMP_MODES}, got {option!r}")
+    if option == "off" or (option == "auto" and device.type != "cuda"):
+        return None, False
+    if option == "auto":
+        option = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if option == "fp16":
+        if device.type != "cuda":
+            raise OptionError("--amp fp16 needs a CUDA device (use bf16 on the CPU)")
+        return torch.float16, True
+    return torch.bfloat16, False
+
+
+def communication_device(device: torch.device) -> torch.device:
+    """Where small tensors for collectives live: the GPU under NCCL, else the CPU."""
+    return device if device.type == "cuda" else torch.device("cpu")

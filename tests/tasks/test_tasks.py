@@ -1,0 +1,48 @@
+"""The tasks: which cfgs each trains, and the plan steps that are a task's own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from darkyolo.darknet.cfg import load_cfg, parse_cfg
+from darkyolo.tasks import task_for, task_named
+from darkyolo.tasks.classification import ClassificationTask
+from darkyolo.tasks.detection import DetectionTask
+from darkyolo.training.options import TrainOptions
+from darkyolo.training.planner import plan_training
+
+
+def test_each_cfg_finds_its_task() -> None:
+    assert task_for(load_cfg("yolov3-tiny")).name == "detect"
+    assert task_for(load_cfg("yolov2")).name == "detect"
+    assert task_for(load_cfg("darknet19")).name == "classify"
+    assert isinstance(task_named("classify"), ClassificationTask)
+    with pytest.raises(ValueError, match="unknown task 'segment'"):
+        task_named("segment")
+
+
+def test_refine_fits_anchors_only_for_a_fresh_run_from_scratch(bccd_small: Path) -> None:
+    """The anchor fit is a plan step: a new plan whose cfg holds the k-means anchors, or the
+    same plan where the run keeps the cfg's (``--anchors cfg``, pretrained weights)."""
+    from darkyolo.data.dataset import load_split
+
+    task = DetectionTask()
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), img_size=320))
+    train, _ = load_split(plan.data, "train")
+    fitted = task.refine(plan, train)
+    assert fitted is not plan and fitted.notes[-1].startswith("anchors: ")
+    assert fitted.anchors != plan.anchors
+    assert parse_cfg(fitted.cfg_text).heads[0].anchors == tuple(map(tuple, fitted.anchors[0]))
+    kept = replace(plan, options=replace(plan.options, anchors="cfg"))
+    assert task.refine(kept, train) is kept
+    pretrained = replace(plan, pretrained="some.weights")
+    assert task.refine(pretrained, train) is pretrained
+
+
+def test_the_plan_writes_the_training_size_into_the_cfg(bccd_small: Path) -> None:
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), img_size=320))
+    assert (plan.config.net.width, plan.config.net.height) == (320, 320)
+    assert plan.config_given.net.width == 416  # the cfg as written
