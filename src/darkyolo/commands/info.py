@@ -4,6 +4,7 @@ bundled trained models and cfgs."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from darkyolo.values import add_input_size, input_hw
@@ -160,10 +161,11 @@ def run(args: argparse.Namespace) -> int:
         print(onnx_summary(args.model))
         return 0
     from darkyolo.darknet.cfg import load_cfg
+    from darkyolo.darknet.weights import is_checkpoint
     from darkyolo.models.darknet import Darknet
     from darkyolo.models.zoo import resolve_model, trained_model
 
-    if args.model.lower().endswith((".pt", ".pth")):
+    if Path(args.model).is_file() and is_checkpoint(args.model):
         source = resolve_model(None, args.model, task=None)
         print(checkpoint_summary(source))
         model = source.build()
