@@ -9,7 +9,6 @@ from darkyolo.data import images as images_module
 from darkyolo.data.images import (
     collect_sources,
     decode,
-    image_size,
     iter_video_frames,
     read_image,
     video_info,
@@ -30,7 +29,6 @@ def test_reads_rgb_in_the_right_channel_order(tmp_path):
     image = read_image(write_png(tmp_path / "red.png", red))
     assert image.shape == (7, 9, 3) and image.dtype == np.uint8
     assert image[..., 0].min() == 200 and image[..., 1:].max() == 0
-    assert image_size(tmp_path / "red.png") == (7, 9)
 
 
 def test_grey_and_alpha_become_rgb(tmp_path):

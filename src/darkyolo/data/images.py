@@ -44,20 +44,6 @@ def _check_pixels(width: int, height: int, max_pixels: int, file: str) -> None:
         )
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` of an image from its header, without decoding the pixels."""
-    try:
-        with warnings.catch_warnings():  # darkyolo's own limit is checked by the caller
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except Image.DecompressionBombError as error:
-        raise DataError(f"refused by Pillow as a decompression bomb: {error}", str(path)) from None
-    except (OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"not a readable image: {error}", str(path)) from None
-    return height, width
-
-
 #: the first bytes of the formats a damaged file is still recognisable as
 _SIGNATURES = (
     (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
