@@ -22,23 +22,10 @@ import sys
 from pathlib import Path
 
 from cli_runner import darkyolo
+from suite import voc_set
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-
-
-def bccd_split(out: Path) -> Path:
-    """BCCD as YOLO txt with its own train (205) and val (87) lists -> ``bccd-split.data``."""
-    data = out / "bccd" / "bccd-split.data"
-    if data.is_file():
-        return data
-    darkyolo(["convert", str(SHARED / "bccd"), str(out / "bccd"), "--force"])
-    main = SHARED / "bccd" / "ImageSets" / "Main"
-    for split in ("train", "val"):
-        ids = main.joinpath(f"{split}.txt").read_text().split()
-        (out / "bccd" / f"split-{split}.txt").write_text("".join(f"images/trainval/{i}.jpg\n" for i in ids))  # fmt: skip
-    data.write_text("classes=3\ntrain=split-train.txt\nvalid=split-val.txt\nnames=bccd.names\n")
-    return data
 
 
 def main() -> None:
@@ -57,7 +44,7 @@ def main() -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     arms = args.arms.split(",")
-    data = bccd_split(out)
+    data = voc_set("bccd", out) / "bccd-split.data"
     seconds: dict[str, float] = {}
     prefixes: dict[str, Path | None] = {"scratch": None}
 
