@@ -1,4 +1,4 @@
-"""Training recipes from scratch, one row per lever, beside ultralytics' ``yolov3-tiny.yaml``.
+"""Training recipes, one row per lever, beside ultralytics' ``yolov3-tiny.yaml`` from scratch.
 
 Every arm is one ``darkyolo train`` on the same ``.data`` with the same epochs, input size and
 batch; only the lever named differs. Scores are pycocotools mAP@.5 and mAP@[.5:.95] (conf 0.001)
@@ -34,8 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: rate 0.01 / (4 + classes) ("{adamw_lr}" is filled in from the ``.data`` file's classes)
 _ADAMW = ["--optimizer", "adamw", "--lr", "{adamw_lr}", "--momentum", "0.9", "--decay", "0.0005"]
 #: arm -> (model, extra train flags); "default" is the quick start's command, with no training
-#: flags (the aligned mode, which ``--loss auto`` picks for the new head); "darknet-recipe" is
-#: the same on Darknet's head (the darknet mode and its recipe, the default before). A model
+#: flags (the aligned mode, which ``--loss auto`` picks for the new head, started from the bundled
+#: COCO weights but the heads); "darknet-recipe" is Darknet's head with the darknet mode and its
+#: recipe (the default before the aligned mode). The arms not in :data:`FROM_COCO` train from
+#: scratch (``--weights none`` is added, as they did before the COCO start became the default),
+#: so that their rows compare the levers alone. A model
 #: ``NAME[key=value]`` is NAME's cfg with ``key=value`` in every ``[yolo]`` section (``iou_thresh=1``:
 #: one anchor per truth, Darknet's own default, which the darknet recipe otherwise sets to 0.213)
 ARMS: dict[str, tuple[str, list[str]]] = {
@@ -50,21 +53,24 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "scaled+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "scaled", *_ADAMW]),
     "aligned+adamw+newcoords": ("yolov3-tiny-newcoords", ["--loss", "aligned", *_ADAMW]),
     "aligned+adamw": ("yolov3-tiny", ["--loss", "aligned", *_ADAMW]),
-    # the default command started from Darknet's COCO weights: every layer but the heads' last
-    # convolutions (which another class count reshapes) loaded; "{coco_weights}" is the bundled file
-    "default+coco": ("yolov3-tiny-newcoords", ["--weights", "{coco_weights}"]),
+    # the default command from scratch (its default before it started from the COCO weights)
+    "default-scratch": ("yolov3-tiny-newcoords", []),
+    # ... without mosaics (a lever for sets of large objects, which a mosaic's tiles cut)
+    "default-scratch-nomosaic": ("yolov3-tiny-newcoords", ["--mosaic", "0"]),
+    "default-nomosaic": ("yolov3-tiny-newcoords", ["--mosaic", "0"]),
     # the bundled COCO model itself as the start: Darknet's head, loss and SGD recipe
     "darknet-recipe+coco": ("yolov3-tiny-coco", []),
 }
-#: Darknet's official yolov3-tiny COCO weights, shipped with darkyolo
-COCO_WEIGHTS = ROOT / "src" / "darkyolo" / "assets" / "coco" / "yolov3-tiny.weights"
+#: the arms that start from the COCO weights (every other one from scratch)
+FROM_COCO = ("default", "default-nomosaic", "darknet-recipe+coco")
 
 
 def arm_model(model: str, out: Path) -> str:
     """``NAME[key=value]`` -> a variant cfg written under ``out`` (other names unchanged)."""
     if not model.endswith("]"):
         return model
-    from darkyolo.darknet.cfg import read_cfg_text, resolve_cfg_path, with_yolo_default
+    from darkyolo.darknet.cfg import read_cfg_text, resolve_cfg_path
+    from darkyolo.darknet.edits import with_yolo_default
 
     name, setting = model[:-1].split("[")
     key, value = setting.split("=")
@@ -96,6 +102,7 @@ def train_only(data: Path, out: Path) -> Path:
             line = f"{key}={resolve_data_path(data, value, key, number).resolve()}"
         lines.append(line)
     copy = out / f"{data.stem}-train-only.data"
+    out.mkdir(parents=True, exist_ok=True)
     copy.write_text("\n".join(lines) + "\n")
     return copy
 
@@ -168,7 +175,8 @@ def main() -> None:
     adamw_lr = f"{0.01 / (4 + len(load_dataset(args.data).names)):.6f}"
     for arm in args.arms.split(","):
         model, flags = ARMS[arm]
-        flags = [flag.replace("{adamw_lr}", adamw_lr).replace("{coco_weights}", str(COCO_WEIGHTS)) for flag in flags]  # fmt: skip
+        flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]  # fmt: skip
+        flags += [] if arm in FROM_COCO else ["--weights", "none"]
         flags += ["--threads", str(args.threads)] if args.threads else []
         flags += ["--workers", str(args.workers)] if args.workers is not None else []
         model = arm_model(model, out)

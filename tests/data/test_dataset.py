@@ -156,3 +156,21 @@ def test_letterbox_dataset(records):
     assert images.shape == (2, 3, 64, 64) and images.dtype == torch.float32
     assert indices == [0, 1]
     assert torch.all(images[:, :, :8] == 0.5)  # Darknet's grey bars
+
+
+def test_the_cache_is_sized_from_the_records_and_the_free_memory(monkeypatch) -> None:
+    """A cache holds each picture shrunk to the largest training side: its size is known before
+    any picture is decoded, and ``cache=None`` caches only when that fits a quarter of the free
+    memory, for every process."""
+    from darkyolo.data import dataset
+
+    def record(width: int, height: int) -> ImageRecord:
+        return ImageRecord(Path("x.jpg"), width, height, np.zeros((0, 4)), np.zeros(0, np.int64))
+
+    records = [record(640, 480), record(200, 100)]
+    assert dataset.cache_bytes(records, 320) == 320 * 240 * 3 + 200 * 100 * 3
+    monkeypatch.setattr(dataset, "free_memory", lambda: 4 * (320 * 240 * 3 + 200 * 100 * 3))
+    assert dataset.cache_fits(records, 320)
+    assert not dataset.cache_fits(records, 320, processes=2)
+    monkeypatch.setattr(dataset, "free_memory", lambda: None)
+    assert not dataset.cache_fits(records, 320)

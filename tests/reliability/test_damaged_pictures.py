@@ -55,7 +55,7 @@ def options(tmp_path: Path, data: Path, **changes) -> TrainOptions:
     base = dict(
         model=str(cfg), data=str(data), epochs=1, batch=4, subdivisions=1, img_size=64,
         workers=0, device="cpu", project=str(tmp_path / "runs"), progress=False, plots=False,
-        val_batch=4, bn_recalib=0,
+        val_batch=4, bn_recalib=0, cache=False,  # pictures read while training, as these tests damage them
     )  # fmt: skip
     base.update(changes)
     return TrainOptions(**base)
@@ -151,7 +151,7 @@ def test_an_error_in_a_loader_worker_prints_as_one_line(tmp_path: Path) -> None:
     os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ... and time: the cache trusts it
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text(tiny_cfg())
-    argv = f"train --model {cfg} --data {data} --epochs 1 --batch 4 --img-size 64 --workers 1 --bad-images stop --no-progress --project {tmp_path / 'runs'}"  # fmt: skip
+    argv = f"train --model {cfg} --data {data} --epochs 1 --batch 4 --img-size 64 --workers 1 --no-cache --bad-images stop --no-progress --project {tmp_path / 'runs'}"  # fmt: skip
     status, err, _ = run_cli(argv.split(), tmp_path)
     assert status == 2, err
     lines = err.strip().splitlines()

@@ -24,9 +24,10 @@ def test_each_cfg_finds_its_task() -> None:
         task_named("segment")
 
 
-def test_refine_fits_anchors_only_for_a_fresh_run_from_scratch(bccd_small: Path) -> None:
+def test_refine_fits_anchors_only_for_new_heads(bccd_small: Path) -> None:
     """The anchor fit is a plan step: a new plan whose cfg holds the k-means anchors, or the
-    same plan where the run keeps the cfg's (``--anchors cfg``, pretrained weights)."""
+    same plan where the run keeps the cfg's (``--anchors cfg``, heads from pretrained weights).
+    A start from the COCO weights trains new heads, so it fits anchors too."""
     from darkyolo.data.dataset import load_split
 
     task = DetectionTask()
@@ -38,7 +39,8 @@ def test_refine_fits_anchors_only_for_a_fresh_run_from_scratch(bccd_small: Path)
     assert parse_cfg(fitted.cfg_text).heads[0].anchors == tuple(map(tuple, fitted.anchors[0]))
     kept = replace(plan, options=replace(plan.options, anchors="cfg"))
     assert task.refine(kept, train) is kept
-    pretrained = replace(plan, pretrained="some.weights")
+    assert plan.pretrained is not None and not plan.pretrained_heads  # the COCO start
+    pretrained = replace(plan, pretrained="some.weights", pretrained_heads=True)
     assert task.refine(pretrained, train) is pretrained
 
 

@@ -27,7 +27,7 @@ def no_network(monkeypatch):
 
 
 def test_defaults_come_from_the_cfg_and_the_data(bccd_small):
-    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small)))
+    plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), weights="none"))
     assert plan.options.loss == "darknet"
     assert plan.names == ("Platelets", "RBC", "WBC") and plan.classes_from == 80
     assert plan.notes[0] == "training mode darknet (the default for this cfg's heads; see --loss)"
@@ -126,6 +126,22 @@ def test_max_batches_means_darknets_schedule(bccd_small):
 def test_a_trained_model_brings_its_weights(bccd_small):
     plan = plan_training(TrainOptions(model="yolov3-tiny-coco", data=str(bccd_small)))
     assert plan.pretrained == str(resolve_model("yolov3-tiny-coco").weights)
+    assert plan.pretrained_heads and plan.pretrained_cfg is None
+
+
+@pytest.mark.parametrize("model", ["yolov3-tiny", "yolov3-tiny-newcoords"])
+def test_a_detector_starts_from_the_coco_weights_where_they_fit(bccd_small, model):
+    """Every layer of both tiny cfgs but the heads' last convolutions fits Darknet's COCO
+    yolov3-tiny weights: a run starts from them, with new heads, and says so in one line;
+    ``--weights none`` trains from scratch. A cfg they do not fit starts from scratch."""
+    plan = plan_training(TrainOptions(model=model, data=str(bccd_small)))
+    assert plan.pretrained == str(resolve_model("yolov3-tiny-coco").weights)
+    assert not plan.pretrained_heads and plan.pretrained_config.net.width == 416
+    assert plan.notes[0].startswith("starting from yolov3-tiny-coco's weights")
+    scratch = plan_training(TrainOptions(model=model, data=str(bccd_small), weights="none"))
+    assert scratch.pretrained is None and not any("starting from" in n for n in scratch.notes)
+    for other in ("yolov3", "yolov3-spp"):
+        assert plan_training(TrainOptions(model=other, data=str(bccd_small))).pretrained is None
 
 
 def test_a_resume_keeps_its_own_options_and_says_which_flags_it_ignores(bccd_small, make_cfg):

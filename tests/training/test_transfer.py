@@ -32,6 +32,22 @@ def test_weights_for_80_classes_fill_a_3_class_model(tmp_path):
         load_pretrained(model, path, config)  # the file does not fit the 3-class cfg
 
 
+def test_layers_left_out_keep_their_initial_values_and_are_named_once(tmp_path):
+    config = parse_cfg(resolve_cfg_path("yolov3-tiny").read_text())
+    donor = Darknet(config).randomize_(3)
+    path = tmp_path / "coco.weights"
+    save_darknet_weights(donor, path)
+    model = Darknet(config)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    heads = tuple(config.class_layers)
+    report = load_pretrained(model, path, leave=heads)
+    assert report.left == [str(i) for i in heads] and not report.skipped and not report.missing
+    assert f"  layers {', '.join(map(str, heads))} (the heads' last convolutions) start anew" in report.lines()  # fmt: skip
+    for i in heads:
+        torch.testing.assert_close(model.layers[i].conv.weight, initial[f"layers.{i}.conv.weight"])
+    torch.testing.assert_close(model.layers[0].conv.weight, donor.layers[0].conv.weight)
+
+
 def test_a_backbone_prefix_and_a_checkpoint(tmp_path):
     config = parse_cfg(resolve_cfg_path("yolov3-tiny").read_text())
     donor = Darknet(config).randomize_(2)

@@ -52,7 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser, task: str = "detect") -> None
     g = parser.add_argument_group("model and data")
     add(g, "--model", default="yolov3-tiny", help="bundled cfg name or .cfg path")
     add(g, "--data", help=".data file (or a folder holding one)" if detect else "class folders or a Darknet .data file")  # fmt: skip
-    add(g, "--weights", help="pretrained .weights (full or .conv.N prefix) or checkpoint")
+    add(
+        g,
+        "--weights",
+        help="start from: .weights (full or .conv.N prefix), a checkpoint, or none (from scratch); default: a trained model's own, else the bundled COCO weights where they fit every layer but the heads",
+    )
     add(g, "--freeze", help="freeze the first N cfg layers (default 0)")
     add(g, "--resume", nargs="?", const="", help="continue last.pt (default: the latest run)")
 
@@ -107,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser, task: str = "detect") -> None
     g = parser.add_argument_group("hardware")
     add(g, "--device", help="auto, cpu, cuda, cuda:1")
     add(g, "--workers", help="data loader processes")
-    g.add_argument("--cache", action="store_true", help="keep decoded images in RAM")
+    g.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None, help="keep the decoded pictures in RAM (default: when they fit in a quarter of the free memory)")  # fmt: skip
     add(g, "--amp", choices=AMP_MODES, help="auto: bf16/fp16 on CUDA, off on CPU")
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")

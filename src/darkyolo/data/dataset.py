@@ -120,6 +120,39 @@ def _to_chw(image: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
+#: the share of the free memory a training cache may take
+CACHE_SHARE = 0.25
+
+
+def cache_bytes(records: Sequence[ImageRecord], side: int) -> int:
+    """The bytes of ``records``' pictures decoded and shrunk to at most ``side`` (what
+    ``cache=True`` holds), from their sizes alone."""
+    total = 0
+    for record in records:
+        ratio = min(1.0, side / max(record.width, record.height, 1))
+        total += max(1, round(record.width * ratio)) * max(1, round(record.height * ratio)) * 3
+    return total
+
+
+def free_memory() -> int | None:
+    """The memory available to new allocations (Linux' ``MemAvailable``), if known."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def cache_fits(records: Sequence[ImageRecord], side: int, processes: int = 1) -> bool:
+    """Whether ``processes`` caches of ``records`` at ``side`` fit in :data:`CACHE_SHARE` of the
+    free memory (unknown free memory: no)."""
+    free = free_memory()
+    return free is not None and processes * cache_bytes(records, side) <= CACHE_SHARE * free
+
+
 class _ImageSource:
     """Decoded pictures, optionally cached in RAM (shrunk to ``cache_side``)."""
 

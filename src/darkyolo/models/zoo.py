@@ -92,6 +92,9 @@ TRAINED_MODELS: tuple[TrainedModel, ...] = (
 
 #: what ``detect``, ``val``, ``export`` and ``Detector()`` use when no model is named
 DEFAULT_MODEL = "yolov3-tiny-coco"
+#: the trained models a detector's training starts from when its layers fit (general-purpose
+#: weights: COCO's), in the order tried
+TRAINING_STARTS = ("yolov3-tiny-coco",)
 
 
 def trained_model(name: str) -> TrainedModel | None:
@@ -252,6 +255,34 @@ def _names_beside(cfg: str) -> list[str] | None:
     ``model.cfg`` and ``model.names``), if there are any."""
     path = Path(cfg).with_suffix(".names")
     return read_names(path) if Path(cfg).is_file() and path.is_file() else None
+
+
+def training_start(config: NetworkConfig) -> TrainedModel | None:
+    """The trained model of :data:`TRAINING_STARTS` whose weights fit every layer of ``config``
+    but the heads' last convolutions (:func:`backbone`), if one does: what ``darkyolo train``
+    starts from when no ``--weights`` is given."""
+    if not config.heads:
+        return None
+    for name in TRAINING_STARTS:
+        model = trained_model(name)
+        if model is not None and backbone(load_cfg(model.files()[0])) == backbone(config):
+            return model
+    return None
+
+
+def backbone(config: NetworkConfig) -> tuple:
+    """Every layer's settings but what a new head may change: the class count and activation of
+    each head's last convolution, and the heads' own keys (their anchor count aside)."""
+    adapted = set(config.class_layers)
+    signature = []
+    for index, spec in enumerate(config.layers):
+        if isinstance(spec, ConvSpec) and index in adapted:
+            signature.append(_fields(replace(spec, filters=0, activation="")))
+        elif isinstance(spec, (YoloSpec, RegionSpec)):
+            signature.append((type(spec).__name__, len(spec.mask)))
+        else:
+            signature.append(_fields(spec))
+    return tuple(signature)
 
 
 def architecture(config: NetworkConfig) -> tuple:

@@ -104,7 +104,7 @@ class ClassificationTask(Task):
     ) -> tuple[Dataset, Callable[..., Any]]:
         opt = plan.options
         dataset = ClassificationDataset(
-            list(records), plan.img_size, plan.augment, seed=opt.seed, cache=opt.cache,
+            list(records), plan.img_size, plan.augment, seed=opt.seed, cache=bool(opt.cache),
             skip_unreadable=opt.bad_images == "exclude",
         )  # fmt: skip
         return dataset, collate_classification

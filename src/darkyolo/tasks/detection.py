@@ -108,13 +108,15 @@ class DetectionTask(Task):
         return Inputs(sizes, augment)
 
     def refine(self, plan: TrainPlan, train: Sequence[Any]) -> TrainPlan:
-        """``--anchors auto``: a fresh run from scratch trains with k-means anchors when they fit
-        the training boxes clearly better than the cfg's (:func:`darkyolo.anchors.anchor_fit`);
-        the plan's cfg then holds them."""
+        """``--anchors auto``: a fresh run whose heads are new (from scratch, or started from
+        another model's weights but its heads) trains with k-means anchors when they fit the
+        training boxes clearly better than the cfg's (:func:`darkyolo.anchors.anchor_fit`); the
+        plan's cfg then holds them. Heads loaded from pretrained weights keep their anchors."""
         from darkyolo.anchors import anchor_fit, head_units
 
         opt, config = plan.options, plan.config
-        if plan.resumed_from or opt.anchors != "auto" or plan.pretrained or not config.heads:
+        heads_loaded = plan.pretrained is not None and plan.pretrained_heads
+        if plan.resumed_from or opt.anchors != "auto" or heads_loaded or not config.heads:
             return plan
         fit = anchor_fit(config, train, plan.img_size, opt.seed)
         if fit is None or not fit.refit:
@@ -145,16 +147,19 @@ class DetectionTask(Task):
     def dataset(
         self, plan: TrainPlan, records: Sequence[Any], log: Log
     ) -> tuple[Dataset, Callable[..., Any]]:
-        from darkyolo.data.dataset import DetectionDataset, collate_detection
+        from darkyolo.data.dataset import DetectionDataset, cache_fits, collate_detection
 
         opt = plan.options
+        side = max(plan.sizes)
+        cache = opt.cache if opt.cache is not None else cache_fits(records, side, plan.world_size)
         dataset = DetectionDataset(
-            list(records), plan.img_size, plan.augment, seed=opt.seed, cache=opt.cache,
-            cache_side=max(plan.sizes) if opt.cache else None, num_classes=len(plan.names),
+            list(records), plan.img_size, plan.augment, seed=opt.seed, cache=cache,
+            cache_side=side if cache else None, num_classes=len(plan.names),
             skip_unreadable=opt.bad_images == "exclude",
         )  # fmt: skip
-        if opt.cache:
-            log(f"cached {len(dataset)} images: {dataset.source.cached_bytes / 2**20:.0f} MiB")
+        if cache:
+            why = " (they fit in memory; --no-cache reads them from disk)" if opt.cache is None else ""  # fmt: skip
+            log(f"cached {len(dataset)} images: {dataset.source.cached_bytes / 2**20:.0f} MiB{why}")
         return dataset, collate_detection
 
     def start_run(self, dataset: Dataset, plan: TrainPlan, epochs: int) -> None:

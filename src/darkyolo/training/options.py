@@ -131,7 +131,7 @@ class TrainOptions:
     scale_interval: int = 10
     workers: int = 2
     device: str = "auto"
-    cache: bool = False
+    cache: bool | None = None
     seed: int = 0
     project: str = "runs/train"
     name: str = "exp"

@@ -36,7 +36,9 @@ class TrainPlan:
     and the training size as its ``width``/``height``. ``batch`` images per update over
     ``world_size`` processes, each doing ``subdivisions`` micro-batches of ``micro``. ``sizes``:
     the input sides multi-scale training draws from (one: ``img_size``). ``notes``: lines worth
-    printing about decisions made.
+    printing about decisions made. ``pretrained``: the weights to start from, made for
+    ``pretrained_cfg`` (``None``: the cfg as given); ``pretrained_heads``: whether the heads' last
+    convolutions come from them too (a start from another model's weights trains new heads).
     """
 
     options: TrainOptions
@@ -50,6 +52,8 @@ class TrainPlan:
     cfg_text: str
     classes_from: int | None
     pretrained: str | None
+    pretrained_cfg: str | None
+    pretrained_heads: bool
     world_size: int
     batch: int
     subdivisions: int
@@ -71,8 +75,13 @@ class TrainPlan:
 
     @property
     def config_given(self) -> NetworkConfig:
-        """The cfg as written (what pretrained ``.weights`` for it fit)."""
+        """The cfg as written."""
         return parse_cfg(self.cfg_given, self.cfg_source)
+
+    @property
+    def pretrained_config(self) -> NetworkConfig:
+        """The cfg the pretrained weights were made for (``.weights`` are read into it)."""
+        return parse_cfg(self.pretrained_cfg or self.cfg_given, self.cfg_source)
 
     def schedule(self, updates_per_epoch: int) -> tuple[int, int, LRSchedule, list[str]]:
         """``(epochs, total updates, learning-rate schedule, notes)`` for a run whose epoch is

@@ -11,13 +11,13 @@ training labels come after, from the task (:meth:`~darkyolo.tasks.base.Task.refi
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from darkyolo.darknet.cfg import parse_cfg, read_cfg_text, resolve_cfg_path
+from darkyolo.darknet.cfg import NetworkConfig, parse_cfg, read_cfg_text, resolve_cfg_path
 from darkyolo.darknet.edits import adapt_classes, with_input_size
 from darkyolo.errors import OptionError
-from darkyolo.models.zoo import trained_model
+from darkyolo.models.zoo import TrainedModel, trained_model, training_start
 from darkyolo.tasks import Task, task_for
 from darkyolo.training.options import (
     AMP_MODES,
@@ -47,20 +47,16 @@ def plan_training(
     raises :class:`~darkyolo.errors.ConfigError` naming file, line and key. ``task`` (default:
     the one that trains the cfg) refuses a cfg of another kind before any data is read."""
     options, resumed_from, ignored = _resumed_options(options, resume)
-    pretrained: str | None = None
+    trained = None
     if resume is not None:
         cfg_text, source = resume["cfg"], f"{resume['_path']}:cfg"
     else:
         trained = trained_model(options.model)
-        pretrained = options.weights
-        if trained is not None:  # a trained model: its cfg, and its weights to start from
-            cfg_path, trained_weights, _ = trained.files()
-            pretrained = pretrained or str(trained_weights)
-        else:
-            cfg_path = resolve_cfg_path(options.model)
+        cfg_path = trained.files()[0] if trained is not None else resolve_cfg_path(options.model)
         cfg_text, cfg_path = read_cfg_text(cfg_path)
         source = str(cfg_path)
     given = parse_cfg(cfg_text, source)
+    start = _start(options, trained, given) if resume is None else _Start()
     task = task or task_for(given)
     if not task.trains(given):
         kind = "a detector" if given.heads else "a classifier"
@@ -72,7 +68,7 @@ def plan_training(
     opt = apply_recipe(options, recipe)
     _check_choices(opt)
     data_path, names = task.read_names(opt.data)
-    notes: list[str] = []
+    notes: list[str] = [*start.notes]
     if loss_given == "auto":
         notes += task.chosen_mode(opt)
 
@@ -114,7 +110,9 @@ def plan_training(
         cfg_given=cfg_text,
         cfg_text=text,
         classes_from=classes_from,
-        pretrained=pretrained,
+        pretrained=start.weights,
+        pretrained_cfg=start.cfg,
+        pretrained_heads=start.heads,
         world_size=world_size,
         batch=batch,
         subdivisions=subdivisions,
@@ -129,6 +127,38 @@ def plan_training(
         lr_policy=task.lr_policy(opt),
         notes=(*notes, *lr_notes),
     )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The weights a fresh run starts from: none, or a file (made for ``cfg``, default the run's
+    own cfg as given) whose heads are loaded too or not."""
+
+    weights: str | None = None
+    cfg: str | None = None
+    heads: bool = True
+    notes: tuple[str, ...] = ()
+
+
+def _start(options: TrainOptions, trained: TrainedModel | None, given: NetworkConfig) -> _Start:
+    """``--weights FILE``: that file; ``--weights none``: from scratch; a trained model's name:
+    its weights; else a detector starts from the bundled COCO weights when they fit every layer
+    but the heads (:func:`~darkyolo.models.zoo.training_start`), with new heads."""
+    if options.weights == "none":
+        return _Start()
+    if options.weights:
+        return _Start(options.weights)
+    if trained is not None:
+        return _Start(str(trained.files()[1]))
+    donor = training_start(given)
+    if donor is None:
+        return _Start()
+    cfg, weights, _ = donor.files()
+    note = (
+        f"starting from {donor.name}'s weights ({donor.summary.split(':')[0]}): every layer but "
+        "the heads' last convolutions; --weights none trains from scratch"
+    )
+    return _Start(str(weights), read_cfg_text(cfg)[0], False, (note,))
 
 
 def _resumed_options(

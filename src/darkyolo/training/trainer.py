@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -129,6 +130,9 @@ class Trainer:
         self.device = run_device(opt.device, self.ctx)
         if opt.threads:
             torch.set_num_threads(opt.threads)
+        # OpenCV's own thread pool does not survive the loader's fork (a worker's first resize
+        # can wait forever on it): pictures are decoded and augmented one per thread or process
+        cv2.setNumThreads(0)
         torch.manual_seed(opt.seed + self.ctx.rank)
         self.amp_dtype, use_scaler = amp_setting(opt.amp, self.device)
         if self.amp_dtype == torch.bfloat16 and self.device.type == "cpu" and not cpu_has_native_bf16():  # fmt: skip

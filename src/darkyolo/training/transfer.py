@@ -39,9 +39,15 @@ class TransferReport:
     loaded: int = 0
     skipped: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: layers left out on purpose (new heads)
+    left: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lines = [f"pretrained weights {self.source}: {self.loaded} tensors loaded"]
+        if self.left:
+            lines.append(
+                f"  layers {', '.join(self.left)} (the heads' last convolutions) start anew"
+            )
         if self.skipped:
             lines.append(
                 f"  skipped {len(self.skipped)} tensors of another shape (new heads for this "
@@ -54,8 +60,15 @@ class TransferReport:
 
 
 def _copy_matching(
-    model: nn.Module, state: dict[str, torch.Tensor], report: TransferReport
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    report: TransferReport,
+    leave: tuple[int, ...] = (),
 ) -> None:
+    left = tuple(f"layers.{i}." for i in leave)
+    if left:
+        report.left = sorted({k.split(".")[1] for k in state if k.startswith(left)}, key=int)
+        state = {k: v for k, v in state.items() if not k.startswith(left)}
     own = model.state_dict()
     mismatched, missing = state_dict_misfit(own, state)
     report.skipped = [
@@ -65,14 +78,18 @@ def _copy_matching(
     skip = set(mismatched)
     chosen = {k: v for k, v in state.items() if k in own and k not in skip}
     report.loaded = len(chosen)
-    report.missing = missing
+    report.missing = [name for name in missing if not name.startswith(left)] if left else missing
     model.load_state_dict(chosen, strict=False)
 
 
 def load_pretrained(
-    model: Darknet, path: str | Path, source_config: NetworkConfig | None = None
+    model: Darknet,
+    path: str | Path,
+    source_config: NetworkConfig | None = None,
+    leave: tuple[int, ...] = (),
 ) -> TransferReport:
-    """Load weights made for ``source_config`` (default: the model's own cfg) into ``model``.
+    """Load weights made for ``source_config`` (default: the model's own cfg) into ``model``,
+    but not into the layers ``leave`` (new heads keep their initial values).
 
     A ``.weights`` file is read into a model built from ``source_config`` (accepting a
     ``.conv.N`` prefix), then copied over tensor by tensor; a checkpoint's model state likewise.
@@ -81,7 +98,7 @@ def load_pretrained(
     path = Path(path)
     report = TransferReport(str(path))
     if is_checkpoint(path):
-        _copy_matching(model, model_state(read_torch_file(path), path), report)
+        _copy_matching(model, model_state(read_torch_file(path), path), report, leave)
         return report
     donor = Darknet(source_config or model.config)
     try:
@@ -96,7 +113,7 @@ def load_pretrained(
     held = {id(layer) for layer in donor.weighted_layers()[:filled]}
     prefixes = tuple(f"layers.{i}." for i, layer in enumerate(donor.layers) if id(layer) in held)
     state = {k: v for k, v in donor.state_dict().items() if k.startswith(prefixes)}
-    _copy_matching(model, state, report)
+    _copy_matching(model, state, report, leave)
     if hasattr(donor, "weights_header"):
         model.weights_header = donor.weights_header
     return report
@@ -168,7 +185,8 @@ def build_network(plan: TrainPlan, fresh: bool, log: Callable[[str], None]) -> D
         prior = opt.obj_prior if opt.obj_prior is not None else DEFAULT_OBJ_PRIOR
         init_from_scratch(model, prior)
     if fresh and plan.pretrained:
-        for line in load_pretrained(model, plan.pretrained, plan.config_given).lines():
+        heads = () if plan.pretrained_heads else tuple(model.config.class_layers)
+        for line in load_pretrained(model, plan.pretrained, plan.pretrained_config, heads).lines():
             log(line)
     if opt.bn_momentum is not None:
         for module in model.modules():
