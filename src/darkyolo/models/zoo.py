@@ -259,41 +259,30 @@ def _names_beside(cfg: str) -> list[str] | None:
 
 def training_start(config: NetworkConfig) -> TrainedModel | None:
     """The trained model of :data:`TRAINING_STARTS` whose weights fit every layer of ``config``
-    but the heads' last convolutions (:func:`backbone`), if one does: what ``darkyolo train``
+    but the heads' last convolutions (:func:`architecture` with ``new_heads``), if one does: what ``darkyolo train``
     starts from when no ``--weights`` is given."""
     if not config.heads:
         return None
     for name in TRAINING_STARTS:
         model = trained_model(name)
-        if model is not None and backbone(load_cfg(model.files()[0])) == backbone(config):
+        if model is not None and architecture(load_cfg(model.files()[0]), True) == architecture(
+            config, True
+        ):
             return model
     return None
 
 
-def backbone(config: NetworkConfig) -> tuple:
-    """Every layer's settings but what a new head may change: the class count and activation of
-    each head's last convolution, and the heads' own keys (their anchor count aside)."""
-    adapted = set(config.class_layers)
-    signature = []
-    for index, spec in enumerate(config.layers):
-        if isinstance(spec, ConvSpec) and index in adapted:
-            signature.append(_fields(replace(spec, filters=0, activation="")))
-        elif isinstance(spec, (YoloSpec, RegionSpec)):
-            signature.append((type(spec).__name__, len(spec.mask)))
-        else:
-            signature.append(_fields(spec))
-    return tuple(signature)
-
-
-def architecture(config: NetworkConfig) -> tuple:
+def architecture(config: NetworkConfig, new_heads: bool = False) -> tuple:
     """The layers and their settings, leaving out what training may adapt: the class count (and
     so the outputs of :attr:`~darkyolo.darknet.cfg.NetworkConfig.class_layers`), the anchors and
-    the heads' loss keys."""
+    the heads' loss keys; with ``new_heads`` also the activation of the heads' last convolutions
+    (layers a run trains anew, so any head's may stand there)."""
     adapted = set(config.class_layers)
     signature = []
     for index, spec in enumerate(config.layers):
         if isinstance(spec, ConvSpec) and index in adapted:
-            signature.append(_fields(replace(spec, filters=0)))
+            activation = "" if new_heads else spec.activation
+            signature.append(_fields(replace(spec, filters=0, activation=activation)))
         elif isinstance(spec, ConnectedSpec) and index in adapted:
             signature.append(_fields(replace(spec, output=0)))
         elif isinstance(spec, (YoloSpec, RegionSpec)):
