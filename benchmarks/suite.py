@@ -22,8 +22,6 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
-
 from cli_runner import darkyolo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,20 +84,14 @@ def one_class_of(source: Path, name: str, keep: str, out: Path) -> Path:
 
 
 def shape_line(data: Path) -> str:
-    """A split's shape: pictures, boxes a picture, the median box side relative to the picture
-    (the square root of its share of the picture's area), classes."""
+    """A set's training split in one line (:func:`darkyolo.data.shape.data_shape`)."""
     from darkyolo.data.dataset import load_split
     from darkyolo.data.layouts import load_dataset
+    from darkyolo.data.shape import data_shape
 
     spec = load_dataset(data)
     records, _ = load_split(spec, "train")
-    counts = np.array([len(r.boxes) for r in records])
-    boxes = [(r.boxes, r.width * r.height) for r in records if len(r.boxes)]
-    sides = np.concatenate([np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / area) for b, area in boxes])  # fmt: skip
-    return (
-        f"{data.name}: train {len(records)} pictures, {counts.mean():.1f} boxes a picture, median "
-        f"box side {np.median(sides):.2f} of the picture, {len(spec.names)} class(es)"
-    )
+    return f"{data.name}: train {data_shape(records, len(spec.names)).describe()}"
 
 
 def main() -> None:

@@ -27,21 +27,25 @@ def test_each_cfg_finds_its_task() -> None:
 def test_refine_fits_anchors_only_for_new_heads(bccd_small: Path) -> None:
     """The anchor fit is a plan step: a new plan whose cfg holds the k-means anchors, or the
     same plan where the run keeps the cfg's (``--anchors cfg``, heads from pretrained weights).
-    A start from the COCO weights trains new heads, so it fits anchors too."""
+    A start from the COCO weights trains new heads, so it fits anchors too. The first note is
+    the training split's shape, whatever the anchors do."""
     from darkyolo.data.dataset import load_split
+    from darkyolo.data.shape import data_shape
 
     task = DetectionTask()
     plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), img_size=320))
     train, _ = load_split(plan.data, "train")
+    shape_note = f"training set: {data_shape(train, 3).describe()}"
+    assert shape_note.startswith(f"training set: {len(train)} pictures, ")
     fitted = task.refine(plan, train)
-    assert fitted is not plan and fitted.notes[-1].startswith("anchors: ")
+    assert fitted.notes[0] == shape_note and fitted.notes[-1].startswith("anchors: ")
     assert fitted.anchors != plan.anchors
     assert parse_cfg(fitted.cfg_text).heads[0].anchors == tuple(map(tuple, fitted.anchors[0]))
     kept = replace(plan, options=replace(plan.options, anchors="cfg"))
-    assert task.refine(kept, train) is kept
+    assert task.refine(kept, train) == replace(kept, notes=(shape_note, *kept.notes))
     assert plan.pretrained is not None and not plan.pretrained_heads  # the COCO start
     pretrained = replace(plan, pretrained="some.weights", pretrained_heads=True)
-    assert task.refine(pretrained, train) is pretrained
+    assert task.refine(pretrained, train) == replace(pretrained, notes=(shape_note, *plan.notes))
 
 
 def test_the_plan_writes_the_training_size_into_the_cfg(bccd_small: Path) -> None:

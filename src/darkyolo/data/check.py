@@ -27,6 +27,7 @@ from darkyolo.data.formats.yolo import label_path_for
 from darkyolo.data.layouts import load_dataset
 from darkyolo.data.records import ImageRecord, Problem
 from darkyolo.data.scan import ScanReport, cache_for, read_scanned
+from darkyolo.data.shape import relative_sides
 
 #: edges of the box size histogram: sqrt(w * h) as a fraction of sqrt(image width * height)
 SIZE_BINS = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
@@ -158,10 +159,9 @@ def _statistics(records: list[ImageRecord], num_classes: int) -> SplitStats:
         return stats
     boxes = np.concatenate([r.boxes for r in records]).astype(np.float64)
     labels = np.concatenate([r.labels for r in records])
-    sizes = np.repeat(np.array([(r.width, r.height) for r in records], dtype=np.float64), counts, 0)
     stats.class_counts = np.bincount(labels, minlength=num_classes).tolist()
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    relative = np.sqrt(area / (sizes[:, 0] * sizes[:, 1]))
+    relative = relative_sides(records)
     stats.size_counts = np.histogram(np.clip(relative, 0, 1), bins=SIZE_BINS)[0].tolist()
     stats.coco_sizes = (
         int((area < 32**2).sum()),

@@ -111,9 +111,13 @@ class DetectionTask(Task):
         """``--anchors auto``: a fresh run whose heads are new (from scratch, or started from
         another model's weights but its heads) trains with k-means anchors when they fit the
         training boxes clearly better than the cfg's (:func:`darkyolo.anchors.anchor_fit`); the
-        plan's cfg then holds them. Heads loaded from pretrained weights keep their anchors."""
+        plan's cfg then holds them. Heads loaded from pretrained weights keep their anchors.
+        The first note says the training split's shape (:func:`darkyolo.data.shape.data_shape`)."""
         from darkyolo.anchors import anchor_fit, head_units
+        from darkyolo.data.shape import data_shape
 
+        shape = data_shape(train, len(plan.names))
+        plan = replace(plan, notes=(f"training set: {shape.describe()}", *plan.notes))
         opt, config = plan.options, plan.config
         heads_loaded = plan.pretrained is not None and plan.pretrained_heads
         if plan.resumed_from or opt.anchors != "auto" or heads_loaded or not config.heads:
