@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,9 +33,11 @@ def read_data(path: Path) -> dict[str, str]:
 
 
 def absolute_list(listing: Path, out: Path) -> Path:
-    """A picture list with absolute paths (ultralytics resolves only ``./`` entries itself)."""
+    """A picture list with absolute paths (ultralytics resolves only ``./`` entries itself).
+    Links are kept, not followed: ultralytics finds a picture's labels from its listed path, and
+    a suite set that links another's pictures (``bccd-wbc``) has labels of its own."""
     lines = [
-        str((listing.parent / line.strip()).resolve())
+        os.path.abspath(listing.parent / line.strip())
         for line in listing.read_text().splitlines()
         if line.strip()
     ]
@@ -88,7 +91,7 @@ def main() -> None:
             picture, imgsz=args.imgsz, conf=0.001, iou=0.7, max_det=300, device="cpu",
             verbose=False,
         )[0]  # fmt: skip
-        predictions[picture] = {
+        predictions[str(Path(picture).resolve())] = {  # the scorer's key: links followed
             "boxes": result.boxes.xyxy.tolist(),
             "scores": result.boxes.conf.tolist(),
             "labels": [int(c) for c in result.boxes.cls.tolist()],
