@@ -22,7 +22,9 @@ from darkyolo.models.io import read_checkpoint
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.trainer import Trainer
 
-ARGS = dict(epochs=2, batch=4, subdivisions=1, img_size=64, workers=0, device="cpu", seed=3)
+ARGS = dict(
+    epochs=2, batch=4, subdivisions=1, img_size=64, workers=0, device="cpu", seed=3, amp="off"
+)
 
 
 @pytest.mark.slow
@@ -48,7 +50,7 @@ def test_two_gloo_processes_match_one(tmp_path, bccd_small, make_cfg):
         "-m", "darkyolo", "train", "--model", str(cfg), "--data", str(bccd_small),
         "--project", str(tmp_path / "two"), "--no-progress", "--no-plots",
         "--epochs", "2", "--batch", "4", "--subdivisions", "1", "--img-size", "64",
-        "--workers", "0", "--device", "cpu", "--seed", "3",
+        "--workers", "0", "--device", "cpu", "--seed", "3", "--amp", "off",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(

@@ -34,6 +34,7 @@ def options(tmp_path, data, cfg, **changes) -> TrainOptions:
         progress=False,
         plots=False,
         val_batch=4,
+        amp="off",  # float32: tests compare runs number for number (auto is bf16 on some CPUs)
     )
     base.update(changes)
     return TrainOptions(**base)

@@ -54,6 +54,7 @@ from darkyolo.training.planner import plan_training
 from darkyolo.training.runlog import CsvLog, EpochMeter, Progress, epoch_line, plot_results
 from darkyolo.training.runtime import (
     DistContext,
+    amp_note,
     amp_setting,
     communication_device,
     init_distributed,
@@ -284,7 +285,7 @@ class Trainer:
             f"{self.total_updates} updates\n"
             f"  lr {s.lr:g} {s.policy} (burn-in {s.burn_in} updates, power {s.power:g}), "
             f"{self.options.optimizer} ({momentum}), decay {group['weight_decay']:g}; EMA "
-            f"{f'tau {engine.ema.tau:g}' if engine.ema else 'off'}; AMP {self.amp_dtype or 'off'}\n"
+            f"{f'tau {engine.ema.tau:g}' if engine.ema else 'off'}; AMP {amp_note(self.options.amp, self.device, self.amp_dtype)}\n"
             f"  input {size}; augmentation {plan.augment or 'off'}\n"
             f"  writing to {self.run_dir}"
         )  # fmt: skip
