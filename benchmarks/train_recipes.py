@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, help="loader workers of each run (default: darkyolo's)"
     )
+    parser.add_argument("--seed", type=int, help="every arm's --seed (default: darkyolo's)")
     parser.add_argument("--arms", default="darknet-recipe,default")
     parser.add_argument("--peer", action="store_true", help="also train and score ultralytics")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-recipes")
@@ -181,6 +182,7 @@ def main() -> None:
         flags += [] if arm in FROM_COCO else ["--weights", "none"]
         flags += ["--threads", str(args.threads)] if args.threads else []
         flags += ["--workers", str(args.workers)] if args.workers is not None else []
+        flags += ["--seed", str(args.seed)] if args.seed is not None else []
         model = arm_model(model, out)
         run = out / arm
         minutes = run_minutes(run / "results.csv", "time_s", cumulative=False)
