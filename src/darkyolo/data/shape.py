@@ -43,7 +43,7 @@ class DataShape:
 
     def describe(self) -> str:
         """One line: ``292 pictures, 1.0 boxes a picture, box side 0.34 of the picture (half of
-        them 0.29-0.39), 1 class``."""
+        them 0.28-0.39), 1 class``."""
         classes = f"{self.classes} class{'es' if self.classes != 1 else ''}"
         pictures = f"{self.pictures} picture{'s' if self.pictures != 1 else ''}"
         if not self.boxes:
