@@ -9,6 +9,10 @@ and ``NAME.data`` (trainval / test: for the final score only). The sets:
 * ``aquarium``: 7 classes, many small fish; train 448 / val 127, trainval 575 / test 63;
 * ``bccd-wbc``: BCCD's white cells alone, the same pictures and splits: one class, one box a
   picture, each about a third of the picture's side (large). The other cells are background.
+* ``aquarium-shark``: one square cut of each aquarium picture with sharks, around its largest
+  shark, so that the shark's longer side is 0.45 to 0.9 of the cut's (drawn per picture): one
+  class of large objects in natural photos, 1-2 a picture, each cut in its picture's split. Sharks
+  cut to under 40% of their area are dropped; the other animals are background.
 
 Usage::
 
@@ -20,7 +24,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import zlib
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from cli_runner import darkyolo
 
@@ -75,12 +83,96 @@ def one_class_of(source: Path, name: str, keep: str, out: Path) -> Path:
     (folder / f"{name}.names").write_text(f"{keep}\n")
     for listing in ("train.txt", "valid.txt", "split-train.txt", "split-val.txt"):
         (folder / listing).write_text((source / listing).read_text())
+    _write_data(folder, name)
+    return folder
+
+
+#: a cut keeps a shark whose visible part is at least this share of its box's area
+MIN_VISIBLE = 0.4
+#: the kept shark's longer side as a share of the cut's side, drawn per picture
+CUT_SHARE = (0.45, 0.9)
+
+
+def cuts_of(source: Path, name: str, keep: str, out: Path) -> Path:
+    """One square cut of each of ``source``'s pictures that has class ``keep``, around its largest
+    box of that class, which fills :data:`CUT_SHARE` of the cut's side (drawn from the picture's
+    name, so a rerun makes the same set); the boxes of ``keep`` with :data:`MIN_VISIBLE` of their
+    area in the cut become class 0. Splits follow the source's lists."""
+    folder = out / name
+    if (folder / f"{name}-split.data").is_file():
+        return folder
+    index = str((source / f"{source.name}.names").read_text().split("\n").index(keep))
+    renamed: dict[str, str] = {}
+    for picture in sorted((source / "images").glob("*/*")):
+        part = picture.parent.name
+        labels = source / "labels" / part / f"{picture.stem}.txt"
+        rows = (
+            [line.split() for line in labels.read_text().splitlines()] if labels.is_file() else []
+        )
+        boxes = np.array([[float(v) for v in row[1:5]] for row in rows if row[:1] == [index]])
+        if not len(boxes):
+            continue
+        image = cv2.imread(str(picture))
+        height, width = image.shape[:2]
+        xyxy = np.stack([
+            (boxes[:, 0] - boxes[:, 2] / 2) * width, (boxes[:, 1] - boxes[:, 3] / 2) * height,
+            (boxes[:, 0] + boxes[:, 2] / 2) * width, (boxes[:, 1] + boxes[:, 3] / 2) * height,
+        ], axis=1)  # fmt: skip
+        left, top, side = _cut(
+            xyxy, width, height, np.random.default_rng(zlib.crc32(picture.name.encode()))
+        )
+        inside = np.clip(xyxy - [left, top, left, top], 0, side)
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        seen = (inside[:, 2] - inside[:, 0]) * (inside[:, 3] - inside[:, 1])
+        kept = inside[seen >= MIN_VISIBLE * area] / side
+        target = folder / "images" / part / f"{picture.stem}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(
+            str(target), image[top : top + side, left : left + side], [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )
+        lines = "".join(
+            f"0 {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}\n"
+            for x1, y1, x2, y2 in kept
+        )
+        label_file = folder / "labels" / part / f"{picture.stem}.txt"
+        label_file.parent.mkdir(parents=True, exist_ok=True)
+        label_file.write_text(lines)
+        renamed[f"images/{part}/{picture.name}"] = f"images/{part}/{target.name}"
+    (folder / f"{name}.names").write_text(f"{keep}\n")
+    for listing in ("train.txt", "valid.txt", "split-train.txt", "split-val.txt"):
+        lines = (source / listing).read_text().split()
+        (folder / listing).write_text("".join(f"{renamed[p]}\n" for p in lines if p in renamed))
+    _write_data(folder, name)
+    return folder
+
+
+def _cut(
+    xyxy: np.ndarray, width: int, height: int, rng: np.random.Generator
+) -> tuple[int, int, int]:
+    """``(left, top, side)`` of a square cut around the largest of ``xyxy`` (pixels)."""
+    sizes = xyxy[:, 2:] - xyxy[:, :2]
+    x1, y1, x2, y2 = xyxy[int(np.argmax(sizes.prod(axis=1)))]
+    longer = max(x2 - x1, y2 - y1)
+    side = int(min(longer / rng.uniform(*CUT_SHARE), width, height))
+    return _offset(x1, x2, side, width, rng), _offset(y1, y2, side, height, rng), side
+
+
+def _offset(start: float, end: float, side: int, limit: int, rng: np.random.Generator) -> int:
+    """Where a cut ``side`` long starts on an axis ``limit`` long so that it holds ``start..end``
+    (or as much of it as fits, centred)."""
+    low, high = max(0.0, end - side), max(0.0, min(start, limit - side))
+    if low > high:
+        return int(min(max(0.0, (start + end - side) / 2), limit - side))
+    return int(rng.uniform(low, high))
+
+
+def _write_data(folder: Path, name: str) -> None:
+    """A one-class set's ``NAME.data`` (trainval / test) and ``NAME-split.data`` (train / val)."""
     for data, (train, valid) in {
         f"{name}.data": ("train.txt", "valid.txt"),
         f"{name}-split.data": ("split-train.txt", "split-val.txt"),
     }.items():
         (folder / data).write_text(f"classes=1\ntrain={train}\nvalid={valid}\nnames={name}.names\n")
-    return folder
 
 
 def shape_line(data: Path) -> str:
@@ -100,7 +192,9 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out.resolve()
     bccd = voc_set("bccd", out)
-    folders = [bccd, voc_set("aquarium", out), one_class_of(bccd, "bccd-wbc", "WBC", out)]
+    aquarium = voc_set("aquarium", out)
+    folders = [bccd, aquarium, one_class_of(bccd, "bccd-wbc", "WBC", out)]
+    folders.append(cuts_of(aquarium, "aquarium-shark", "shark", out))
     for folder in folders:
         print(shape_line(folder / f"{folder.name}-split.data"))
 
