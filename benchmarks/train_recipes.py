@@ -58,13 +58,22 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     # ... without mosaics (a lever for sets of large objects, which a mosaic's tiles cut)
     "default-scratch-nomosaic": ("yolov3-tiny-newcoords", ["--mosaic", "0"]),
     "default-nomosaic": ("yolov3-tiny-newcoords", ["--mosaic", "0"]),
+    # ... at ultralytics' rate for short runs, and with its warm-up: at least 100 updates
+    "default-scratch+quarter-lr": ("yolov3-tiny-newcoords", ["--lr", "{adamw_lr}"]),
+    "default-scratch+burn-in-100": ("yolov3-tiny-newcoords", ["--burn-in", "100"]),
+    # ... and both starts at the class-count rate whatever the boxes a picture (the rule before
+    # the rate followed them)
+    "default-scratch+class-lr": ("yolov3-tiny-newcoords", ["--lr", "{class_lr}"]),
+    "default+class-lr": ("yolov3-tiny-newcoords", ["--lr", "{class_lr}"]),
     # the COCO start at a quarter of the aligned mode's rate: ultralytics' 0.01 / (4 + classes)
     "default+quarter-lr": ("yolov3-tiny-newcoords", ["--lr", "{adamw_lr}"]),
     # the bundled COCO model itself as the start: Darknet's head, loss and SGD recipe
     "darknet-recipe+coco": ("yolov3-tiny-coco", []),
 }
 #: the arms that start from the COCO weights (every other one from scratch)
-FROM_COCO = ("default", "default-nomosaic", "default+quarter-lr", "darknet-recipe+coco")
+FROM_COCO = (
+    "default", "default-nomosaic", "default+quarter-lr", "default+class-lr", "darknet-recipe+coco",
+)  # fmt: skip
 
 
 def arm_model(model: str, out: Path) -> str:
@@ -175,10 +184,16 @@ def main() -> None:
     rows: list[tuple[str, float, float, float]] = []
     from darkyolo.data.layouts import load_dataset
 
-    adamw_lr = f"{0.01 / (4 + len(load_dataset(args.data).names)):.6f}"
-    for arm in args.arms.split(","):
+    classes = len(load_dataset(args.data).names)
+    rates = {
+        "{adamw_lr}": f"{0.01 / (4 + classes):.6f}",
+        "{class_lr}": f"{0.04 / (4 + classes):.6f}",
+    }
+    for arm in [
+        arm for arm in args.arms.split(",") if arm
+    ]:  # --arms "" with --peer: the peer alone
         model, flags = ARMS[arm]
-        flags = [flag.replace("{adamw_lr}", adamw_lr) for flag in flags]  # fmt: skip
+        flags = [rates.get(flag, flag) for flag in flags]
         flags += [] if arm in FROM_COCO else ["--weights", "none"]
         flags += ["--threads", str(args.threads)] if args.threads else []
         flags += ["--workers", str(args.workers)] if args.workers is not None else []

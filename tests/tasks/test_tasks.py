@@ -52,3 +52,29 @@ def test_the_plan_writes_the_training_size_into_the_cfg(bccd_small: Path) -> Non
     plan = plan_training(TrainOptions(model="yolov3-tiny", data=str(bccd_small), img_size=320))
     assert (plan.config.net.width, plan.config.net.height) == (320, 320)
     assert plan.config_given.net.width == 416  # the cfg as written
+
+
+def test_refine_scales_the_class_count_rate_by_the_boxes_a_picture(bccd_small: Path) -> None:
+    """The aligned mode's rate 0.04 / (4 + classes) holds from 4 boxes a picture (BCCD has about
+    14) and falls in proportion below: a quarter at one box a picture, the note says why. ``--lr``
+    and the darknet mode's cfg rate are left alone."""
+    from darkyolo.data.dataset import load_split
+
+    task = DetectionTask()
+    options = TrainOptions(model="yolov3-tiny-newcoords", data=str(bccd_small), img_size=320)
+    plan = plan_training(options)
+    assert plan.options.loss == "aligned" and plan.lr == pytest.approx(0.005714)
+    train, _ = load_split(plan.data, "train")
+    assert task.refine(plan, train).lr == plan.lr
+    one_each = [replace(r, boxes=r.boxes[:1], labels=r.labels[:1]) for r in train]
+    scaled = task.refine(plan, one_each)
+    assert scaled.lr == pytest.approx(0.005714 / 4, abs=1e-6)
+    assert (
+        f"learning rate {scaled.lr:g}: 0.04 / (4 + 3 classes) x 0.25 (1.0 boxes a picture, the "
+        "full rate from 4)"
+    ) in scaled.notes
+    assert not any(n.startswith("learning rate 0.005714") for n in scaled.notes)
+    given = plan_training(replace(options, lr=0.01))
+    assert task.refine(given, one_each).lr == 0.01
+    darknet = plan_training(replace(options, loss="darknet"))
+    assert task.refine(darknet, one_each).lr == darknet.lr

@@ -28,7 +28,7 @@ from darkyolo.evaluation.reports import format_table, write_metrics_json
 from darkyolo.tasks.base import Inputs, Log, LossFunction, Splits, Task
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.plan import TrainPlan, validation_options
-from darkyolo.training.recipes import RECIPES, Recipe
+from darkyolo.training.recipes import FULL_RATE_BOXES, RECIPES, Recipe, box_share
 
 
 def fitness(metrics: dict[str, float]) -> float:
@@ -112,12 +112,14 @@ class DetectionTask(Task):
         another model's weights but its heads) trains with k-means anchors when they fit the
         training boxes clearly better than the cfg's (:func:`darkyolo.anchors.anchor_fit`); the
         plan's cfg then holds them. Heads loaded from pretrained weights keep their anchors.
-        The first note says the training split's shape (:func:`darkyolo.data.shape.data_shape`)."""
+        The first note says the training split's shape (:func:`darkyolo.data.shape.data_shape`);
+        a recipe's class-count rate is scaled by the boxes a picture (:func:`_rate_for_boxes`)."""
         from darkyolo.anchors import anchor_fit, head_units
         from darkyolo.data.shape import data_shape
 
         shape = data_shape(train, len(plan.names))
         plan = replace(plan, notes=(f"training set: {shape.describe()}", *plan.notes))
+        plan = _rate_for_boxes(plan, shape.boxes_per_picture)
         opt, config = plan.options, plan.config
         heads_loaded = plan.pretrained is not None and plan.pretrained_heads
         if plan.resumed_from or opt.anchors != "auto" or heads_loaded or not config.heads:
@@ -246,3 +248,21 @@ def _refuse_unimplemented(config: NetworkConfig) -> None:
 
 
 __all__ = ["DetectionTask", "fitness"]
+
+
+def _rate_for_boxes(plan: TrainPlan, boxes_per_picture: float) -> TrainPlan:
+    """``plan`` at :func:`~darkyolo.training.recipes.box_share` of its class-count rate, its
+    rate's note saying so; unchanged with ``--lr`` or a recipe whose rate holds for any set."""
+    recipe = RECIPES[plan.options.loss]
+    share = box_share(boxes_per_picture)
+    if plan.options.lr is not None or not recipe.lr_per_box or share >= 1:
+        return plan
+    lr = round(plan.lr * share, 6)
+    said = f"{boxes_per_picture:.1f} boxes a picture, the full rate from {FULL_RATE_BOXES:g}"
+    notes = tuple(
+        f"learning rate {lr:g}: {note.split(': ', 1)[1]} x {share:.2f} ({said})"
+        if note.startswith("learning rate ")
+        else note
+        for note in plan.notes
+    )
+    return replace(plan, lr=lr, notes=notes)
