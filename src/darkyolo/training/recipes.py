@@ -84,7 +84,7 @@ def box_share(boxes_per_picture: float) -> float:
     a noisy gradient, which AdamW turns into steps as long as a clean one's. The full rate was
     chosen on BCCD (13.7 boxes a picture) and aquarium (7.4); on ``aquarium-shark`` (1.4, one
     class of large objects) this rule did better (val, 30 epochs at 320, mean of two seeds, mAP@.5
-    / mAP@[.5:.95]: from scratch 0.153 / 0.047 -> 0.199 / 0.075, from COCO 0.656 / 0.266 -> 0.643
+    / mAP@[.5:.95]: from scratch 0.153 / 0.047 -> 0.201 / 0.074, from COCO 0.656 / 0.266 -> 0.643
     / 0.301); a quarter of the rate was level on ``bccd-wbc`` (1.0; 0.737 -> 0.735) and worse on
     BCCD (0.549 -> 0.521; docs/benchmarks.md)."""
     return min(1.0, boxes_per_picture / FULL_RATE_BOXES)
