@@ -61,6 +61,7 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     # ... at ultralytics' rate for short runs, and with its warm-up: at least 100 updates
     "default-scratch+quarter-lr": ("yolov3-tiny-newcoords", ["--lr", "{adamw_lr}"]),
     "default-scratch+burn-in-100": ("yolov3-tiny-newcoords", ["--burn-in", "100"]),
+    "default+burn-in-100": ("yolov3-tiny-newcoords", ["--burn-in", "100"]),
     # ... and both starts at the class-count rate whatever the boxes a picture (the rule before
     # the rate followed them)
     "default-scratch+class-lr": ("yolov3-tiny-newcoords", ["--lr", "{class_lr}"]),
@@ -72,7 +73,8 @@ ARMS: dict[str, tuple[str, list[str]]] = {
 }
 #: the arms that start from the COCO weights (every other one from scratch)
 FROM_COCO = (
-    "default", "default-nomosaic", "default+quarter-lr", "default+class-lr", "darknet-recipe+coco",
+    "default", "default-nomosaic", "default+quarter-lr", "default+class-lr", "default+burn-in-100",
+    "darknet-recipe+coco",
 )  # fmt: skip
 
 
