@@ -191,9 +191,8 @@ def main() -> None:
         "{adamw_lr}": f"{0.01 / (4 + classes):.6f}",
         "{class_lr}": f"{0.04 / (4 + classes):.6f}",
     }
-    for arm in [
-        arm for arm in args.arms.split(",") if arm
-    ]:  # --arms "" with --peer: the peer alone
+    arms = [arm for arm in args.arms.split(",") if arm]  # --arms "" with --peer: the peer alone
+    for arm in arms:
         model, flags = ARMS[arm]
         flags = [rates.get(flag, flag) for flag in flags]
         flags += [] if arm in FROM_COCO else ["--weights", "none"]

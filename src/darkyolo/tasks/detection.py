@@ -247,9 +247,6 @@ def _refuse_unimplemented(config: NetworkConfig) -> None:
             )  # fmt: skip
 
 
-__all__ = ["DetectionTask", "fitness"]
-
-
 def _rate_for_boxes(plan: TrainPlan, boxes_per_picture: float) -> TrainPlan:
     """``plan`` at :func:`~darkyolo.training.recipes.box_share` of its class-count rate, its
     rate's note saying so; unchanged with ``--lr`` or a recipe whose rate holds for any set."""
@@ -258,11 +255,13 @@ def _rate_for_boxes(plan: TrainPlan, boxes_per_picture: float) -> TrainPlan:
     if plan.options.lr is not None or not recipe.lr_per_box or share >= 1:
         return plan
     lr = round(plan.lr * share, 6)
+    rule = f"{recipe.lr_per_class:g} / (4 + {len(plan.names)} classes)"
     said = f"{boxes_per_picture:.1f} boxes a picture, the full rate from {FULL_RATE_BOXES:g}"
-    notes = tuple(
-        f"learning rate {lr:g}: {note.split(': ', 1)[1]} x {share:.2f} ({said})"
-        if note.startswith("learning rate ")
-        else note
-        for note in plan.notes
+    was, now = (
+        f"learning rate {plan.lr:g}: {rule}",
+        f"learning rate {lr:g}: {rule} x {share:.2f} ({said})",
     )
-    return replace(plan, lr=lr, notes=notes)
+    return replace(plan, lr=lr, notes=tuple(now if note == was else note for note in plan.notes))
+
+
+__all__ = ["DetectionTask", "fitness"]
