@@ -13,6 +13,10 @@ and ``NAME.data`` (trainval / test: for the final score only). The sets:
   shark, so that the shark's longer side is 0.45 to 0.9 of the cut's (drawn per picture): one
   class of large objects in natural photos, 1-2 a picture, each cut in its picture's split. Sharks
   cut to under 40% of their area are dropped; the other animals are background.
+* ``aquarium-animals``: the same kind of cut around each aquarium picture's largest animal that is
+  not a fish, filling 0.2 to 0.45 of the cut's side: six classes (jellyfish, penguin, puffin,
+  shark, starfish, stingray) of medium objects, 2.7 a picture; the fish are background. Train 342
+  / val 95, trainval 437 / test 50.
 
 Usage::
 
@@ -87,21 +91,23 @@ def one_class_of(source: Path, name: str, keep: str, out: Path) -> Path:
     return folder
 
 
-#: a cut keeps a shark whose visible part is at least this share of its box's area
+#: a cut keeps a box whose visible part is at least this share of its area
 MIN_VISIBLE = 0.4
-#: the kept shark's longer side as a share of the cut's side, drawn per picture
-CUT_SHARE = (0.45, 0.9)
 
 
-def cuts_of(source: Path, name: str, keep: str, out: Path) -> Path:
-    """One square cut of each of ``source``'s pictures that has class ``keep``, around its largest
-    box of that class, which fills :data:`CUT_SHARE` of the cut's side (drawn from the picture's
-    name, so a rerun makes the same set); the boxes of ``keep`` with :data:`MIN_VISIBLE` of their
-    area in the cut become class 0. Splits follow the source's lists."""
+def cuts_of(
+    source: Path, name: str, keep: list[str], share: tuple[float, float], out: Path
+) -> Path:
+    """One square cut of each of ``source``'s pictures that has a box of the classes ``keep``,
+    around the largest such box, whose longer side fills ``share`` (low, high) of the cut's side,
+    drawn from the picture's name so that a rerun makes the same set. The boxes of ``keep`` with
+    :data:`MIN_VISIBLE` of their area in the cut are labelled, numbered in ``keep``'s order; the
+    other classes are background. Splits follow the source's lists."""
     folder = out / name
     if (folder / f"{name}-split.data").is_file():
         return folder
-    index = str((source / f"{source.name}.names").read_text().split("\n").index(keep))
+    names = (source / f"{source.name}.names").read_text().split("\n")
+    index = {str(names.index(kept)): new for new, kept in enumerate(keep)}
     renamed: dict[str, str] = {}
     for picture in sorted((source / "images").glob("*/*")):
         part = picture.parent.name
@@ -109,9 +115,11 @@ def cuts_of(source: Path, name: str, keep: str, out: Path) -> Path:
         rows = (
             [line.split() for line in labels.read_text().splitlines()] if labels.is_file() else []
         )
-        boxes = np.array([[float(v) for v in row[1:5]] for row in rows if row[:1] == [index]])
-        if not len(boxes):
+        rows = [row for row in rows if row[:1] and row[0] in index]
+        if not rows:
             continue
+        classes = np.array([index[row[0]] for row in rows])
+        boxes = np.array([[float(v) for v in row[1:5]] for row in rows])
         image = cv2.imread(str(picture))
         height, width = image.shape[:2]
         xyxy = np.stack([
@@ -119,41 +127,42 @@ def cuts_of(source: Path, name: str, keep: str, out: Path) -> Path:
             (boxes[:, 0] + boxes[:, 2] / 2) * width, (boxes[:, 1] + boxes[:, 3] / 2) * height,
         ], axis=1)  # fmt: skip
         left, top, side = _cut(
-            xyxy, width, height, np.random.default_rng(zlib.crc32(picture.name.encode()))
+            xyxy, width, height, share, np.random.default_rng(zlib.crc32(picture.name.encode()))
         )
         inside = np.clip(xyxy - [left, top, left, top], 0, side)
         area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
         seen = (inside[:, 2] - inside[:, 0]) * (inside[:, 3] - inside[:, 1])
-        kept = inside[seen >= MIN_VISIBLE * area] / side
+        visible = seen >= MIN_VISIBLE * area
         target = folder / "images" / part / f"{picture.stem}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(
             str(target), image[top : top + side, left : left + side], [cv2.IMWRITE_JPEG_QUALITY, 95]
         )
         lines = "".join(
-            f"0 {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}\n"
-            for x1, y1, x2, y2 in kept
+            f"{c} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}\n"
+            for c, (x1, y1, x2, y2) in zip(classes[visible], inside[visible] / side)
         )
         label_file = folder / "labels" / part / f"{picture.stem}.txt"
         label_file.parent.mkdir(parents=True, exist_ok=True)
         label_file.write_text(lines)
         renamed[f"images/{part}/{picture.name}"] = f"images/{part}/{target.name}"
-    (folder / f"{name}.names").write_text(f"{keep}\n")
+    (folder / f"{name}.names").write_text("".join(f"{kept}\n" for kept in keep))
     for listing in ("train.txt", "valid.txt", "split-train.txt", "split-val.txt"):
         lines = (source / listing).read_text().split()
         (folder / listing).write_text("".join(f"{renamed[p]}\n" for p in lines if p in renamed))
-    _write_data(folder, name)
+    _write_data(folder, name, len(keep))
     return folder
 
 
 def _cut(
-    xyxy: np.ndarray, width: int, height: int, rng: np.random.Generator
+    xyxy: np.ndarray, width: int, height: int, share: tuple[float, float], rng: np.random.Generator
 ) -> tuple[int, int, int]:
-    """``(left, top, side)`` of a square cut around the largest of ``xyxy`` (pixels)."""
+    """``(left, top, side)`` of a square cut around the largest of ``xyxy`` (pixels), whose
+    longer side is a ``share`` of the cut's drawn between its two ends."""
     sizes = xyxy[:, 2:] - xyxy[:, :2]
     x1, y1, x2, y2 = xyxy[int(np.argmax(sizes.prod(axis=1)))]
     longer = max(x2 - x1, y2 - y1)
-    side = int(min(longer / rng.uniform(*CUT_SHARE), width, height))
+    side = int(min(longer / rng.uniform(*share), width, height))
     return _offset(x1, x2, side, width, rng), _offset(y1, y2, side, height, rng), side
 
 
@@ -166,13 +175,23 @@ def _offset(start: float, end: float, side: int, limit: int, rng: np.random.Gene
     return int(rng.uniform(low, high))
 
 
-def _write_data(folder: Path, name: str) -> None:
-    """A one-class set's ``NAME.data`` (trainval / test) and ``NAME-split.data`` (train / val)."""
+def _write_data(folder: Path, name: str, classes: int = 1) -> None:
+    """A derived set's ``NAME.data`` (trainval / test) and ``NAME-split.data`` (train / val)."""
     for data, (train, valid) in {
         f"{name}.data": ("train.txt", "valid.txt"),
         f"{name}-split.data": ("split-train.txt", "split-val.txt"),
     }.items():
-        (folder / data).write_text(f"classes=1\ntrain={train}\nvalid={valid}\nnames={name}.names\n")
+        (folder / data).write_text(
+            f"classes={classes}\ntrain={train}\nvalid={valid}\nnames={name}.names\n"
+        )
+
+
+#: ``aquarium-shark``: the largest shark's longer side as a share of its cut's (large objects)
+SHARK_SHARE = (0.45, 0.9)
+#: ``aquarium-animals``: aquarium's classes but the fish, which are small and many
+ANIMALS = ["jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"]
+#: ``aquarium-animals``: the largest animal's longer side as a share of its cut's (medium objects)
+ANIMALS_SHARE = (0.2, 0.45)
 
 
 def shape_line(data: Path) -> str:
@@ -194,7 +213,8 @@ def main() -> None:
     bccd = voc_set("bccd", out)
     aquarium = voc_set("aquarium", out)
     folders = [bccd, aquarium, one_class_of(bccd, "bccd-wbc", "WBC", out)]
-    folders.append(cuts_of(aquarium, "aquarium-shark", "shark", out))
+    folders.append(cuts_of(aquarium, "aquarium-shark", ["shark"], SHARK_SHARE, out))
+    folders.append(cuts_of(aquarium, "aquarium-animals", ANIMALS, ANIMALS_SHARE, out))
     for folder in folders:
         print(shape_line(folder / f"{folder.name}-split.data"))
 

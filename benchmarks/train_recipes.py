@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from cli_runner import darkyolo
+from darkyolo.device import cpu_has_native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +169,9 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument(
-        "--amp", default="bf16", help="bf16 where the CPU has it natively, else off"
+        "--amp",
+        default="bf16" if cpu_has_native_bf16() else "off",
+        help="default: bf16 where the CPU has it natively, else off",
     )
     parser.add_argument(
         "--threads", type=int, help="torch threads of each run (default: darkyolo's)"
