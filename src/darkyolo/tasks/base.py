@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from darkyolo.darknet.cfg import NetworkConfig
 from darkyolo.training.options import TrainOptions
-from darkyolo.training.recipes import Recipe
+from darkyolo.training.recipes import FULL_RATE_BOXES, Recipe, box_share
 
 if TYPE_CHECKING:
     import torch
@@ -98,18 +98,37 @@ class Task(ABC):
         """The input sides and the augmentation for training at ``img_size``."""
 
     def learning_rate(
-        self, options: TrainOptions, config: NetworkConfig, batch: int, classes: int, recipe: Recipe
+        self,
+        options: TrainOptions,
+        config: NetworkConfig,
+        batch: int,
+        classes: int,
+        recipe: Recipe,
+        boxes_per_picture: float | None = None,
     ) -> tuple[float, list[str]]:
         """The base learning rate (``--lr``, else the recipe's rule, else the cfg's) and what
-        decided it."""
+        decided it. A ``lr_per_box`` recipe's class-count rate is scaled by
+        :func:`~darkyolo.training.recipes.box_share` once the training set's
+        ``boxes_per_picture`` is known (the planner has no labels; the task's :meth:`refine`
+        asks again with them)."""
         if options.lr is not None:
             return options.lr, []
         if recipe.lr_per_image is not None:
             lr = recipe.lr_per_image * batch
             return lr, [f"learning rate {lr:g}: {recipe.lr_per_image:g} per image x batch {batch}"]
         if recipe.lr_per_class is not None:
+            rule = f"{recipe.lr_per_class:g} / (4 + {classes} classes)"
             lr = round(recipe.lr_per_class / (4 + classes), 6)
-            return lr, [f"learning rate {lr:g}: {recipe.lr_per_class:g} / (4 + {classes} classes)"]
+            share = 1.0
+            if recipe.lr_per_box and boxes_per_picture is not None:
+                share = box_share(boxes_per_picture)
+            if share >= 1:
+                return lr, [f"learning rate {lr:g}: {rule}"]
+            lr = round(lr * share, 6)
+            said = (
+                f"{boxes_per_picture:.1f} boxes a picture, the full rate from {FULL_RATE_BOXES:g}"
+            )
+            return lr, [f"learning rate {lr:g}: {rule} x {share:.2f} ({said})"]
         return config.net.learning_rate, []
 
     def lr_policy(self, options: TrainOptions) -> str:

@@ -71,7 +71,13 @@ class ClassificationTask(Task):
         return Inputs((img_size,), augment)
 
     def learning_rate(
-        self, options: TrainOptions, config: NetworkConfig, batch: int, classes: int, recipe: Recipe
+        self,
+        options: TrainOptions,
+        config: NetworkConfig,
+        batch: int,
+        classes: int,
+        recipe: Recipe,
+        boxes_per_picture: float | None = None,
     ) -> tuple[float, list[str]]:
         """A classifier cfg's rate is for its own batch (128 for ImageNet): the linear scaling
         rule keeps the step per image; unscaled, 0.1 at batch 32 diverges from scratch."""

@@ -28,7 +28,7 @@ from darkyolo.evaluation.reports import format_table, write_metrics_json
 from darkyolo.tasks.base import Inputs, Log, LossFunction, Splits, Task
 from darkyolo.training.options import TrainOptions
 from darkyolo.training.plan import TrainPlan, validation_options
-from darkyolo.training.recipes import FULL_RATE_BOXES, RECIPES, Recipe, box_share
+from darkyolo.training.recipes import RECIPES, Recipe
 
 
 def fitness(metrics: dict[str, float]) -> float:
@@ -113,13 +113,13 @@ class DetectionTask(Task):
         training boxes clearly better than the cfg's (:func:`darkyolo.anchors.anchor_fit`); the
         plan's cfg then holds them. Heads loaded from pretrained weights keep their anchors.
         The first note says the training split's shape (:func:`darkyolo.data.shape.data_shape`);
-        a recipe's class-count rate is scaled by the boxes a picture (:func:`_rate_for_boxes`)."""
+        a recipe's class-count rate is scaled by the boxes a picture (:meth:`_rate_for_boxes`)."""
         from darkyolo.anchors import anchor_fit, head_units
         from darkyolo.data.shape import data_shape
 
         shape = data_shape(train, len(plan.names))
         plan = replace(plan, notes=(f"training set: {shape.describe()}", *plan.notes))
-        plan = _rate_for_boxes(plan, shape.boxes_per_picture)
+        plan = self._rate_for_boxes(plan, shape.boxes_per_picture)
         opt, config = plan.options, plan.config
         heads_loaded = plan.pretrained is not None and plan.pretrained_heads
         if plan.resumed_from or opt.anchors != "auto" or heads_loaded or not config.heads:
@@ -134,6 +134,18 @@ class DetectionTask(Task):
             f"on them {fit.fitted_iou:.2f}: training with {line} (--anchors cfg keeps the cfg's)"
         )
         return replace(plan, cfg_text=text, notes=(*plan.notes, note))
+
+    def _rate_for_boxes(self, plan: TrainPlan, boxes_per_picture: float) -> TrainPlan:
+        """``plan`` with :meth:`learning_rate` asked again now that the training set's boxes a
+        picture are known; the planner's rate note gives way to the new one."""
+        opt = plan.options
+        asked = (opt, plan.config, plan.batch, len(plan.names), self.recipe(opt))
+        planned, planned_notes = self.learning_rate(*asked)
+        lr, notes = self.learning_rate(*asked, boxes_per_picture)
+        if (lr, notes) == (planned, planned_notes):
+            return plan
+        kept = tuple(note for note in plan.notes if note not in planned_notes)
+        return replace(plan, lr=lr, notes=(*kept, *notes))
 
     # ---------------------------------------------------------------- running
 
@@ -245,23 +257,6 @@ def _refuse_unimplemented(config: NetworkConfig) -> None:
                 "absolute=1 is not implemented by darkyolo's region loss; remove it or set 0",
                 config.source, spec.line, "absolute",
             )  # fmt: skip
-
-
-def _rate_for_boxes(plan: TrainPlan, boxes_per_picture: float) -> TrainPlan:
-    """``plan`` at :func:`~darkyolo.training.recipes.box_share` of its class-count rate, its
-    rate's note saying so; unchanged with ``--lr`` or a recipe whose rate holds for any set."""
-    recipe = RECIPES[plan.options.loss]
-    share = box_share(boxes_per_picture)
-    if plan.options.lr is not None or not recipe.lr_per_box or share >= 1:
-        return plan
-    lr = round(plan.lr * share, 6)
-    rule = f"{recipe.lr_per_class:g} / (4 + {len(plan.names)} classes)"
-    said = f"{boxes_per_picture:.1f} boxes a picture, the full rate from {FULL_RATE_BOXES:g}"
-    was, now = (
-        f"learning rate {plan.lr:g}: {rule}",
-        f"learning rate {lr:g}: {rule} x {share:.2f} ({said})",
-    )
-    return replace(plan, lr=lr, notes=tuple(now if note == was else note for note in plan.notes))
 
 
 __all__ = ["DetectionTask", "fitness"]
