@@ -71,11 +71,13 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "default+quarter-lr": ("yolov3-tiny-newcoords", ["--lr", "{adamw_lr}"]),
     # the bundled COCO model itself as the start: Darknet's head, loss and SGD recipe
     "darknet-recipe+coco": ("yolov3-tiny-coco", []),
+    # the default command's aligned mode on Darknet's classic head (yolov3-tiny), from COCO
+    "default+classic-head": ("yolov3-tiny", ["--loss", "aligned"]),
 }
 #: the arms that start from the COCO weights (every other one from scratch)
 FROM_COCO = (
     "default", "default-nomosaic", "default+quarter-lr", "default+class-lr", "default+burn-in-100",
-    "darknet-recipe+coco",
+    "darknet-recipe+coco", "default+classic-head",
 )  # fmt: skip
 
 
