@@ -93,6 +93,12 @@ def one_class_of(source: Path, name: str, keep: str, out: Path) -> Path:
 
 #: a cut keeps a box whose visible part is at least this share of its area
 MIN_VISIBLE = 0.4
+#: ``aquarium-shark``: the largest shark's longer side as a share of its cut's (large objects)
+SHARK_SHARE = (0.45, 0.9)
+#: ``aquarium-animals``: aquarium's classes but the fish, which are small and many
+ANIMALS = ["jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"]
+#: ``aquarium-animals``: the largest animal's longer side as a share of its cut's (medium objects)
+ANIMALS_SHARE = (0.2, 0.45)
 
 
 def cuts_of(
@@ -184,14 +190,6 @@ def _write_data(folder: Path, name: str, classes: int = 1) -> None:
         (folder / data).write_text(
             f"classes={classes}\ntrain={train}\nvalid={valid}\nnames={name}.names\n"
         )
-
-
-#: ``aquarium-shark``: the largest shark's longer side as a share of its cut's (large objects)
-SHARK_SHARE = (0.45, 0.9)
-#: ``aquarium-animals``: aquarium's classes but the fish, which are small and many
-ANIMALS = ["jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"]
-#: ``aquarium-animals``: the largest animal's longer side as a share of its cut's (medium objects)
-ANIMALS_SHARE = (0.2, 0.45)
 
 
 def shape_line(data: Path) -> str:
